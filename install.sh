@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One-command set-up: creates .venv, installs every dependency and writes default local.py files
+# (never overwriting existing ones). Usage: bash install.sh [--with-chromium]
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+WITH_CHROMIUM=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-chromium) WITH_CHROMIUM=1 ;;
+    *) echo "install.sh: unknown option '$arg' (known: --with-chromium)" >&2; exit 2 ;;
+  esac
+done
+
+# Debian packages: libturbojpeg0 for jpeg4py (optional: frames fall back to OpenCV without it).
+APT_PKGS=(libturbojpeg0)
+[ "$WITH_CHROMIUM" = 1 ] && APT_PKGS+=(chromium)
+missing=()
+for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "install.sh: not root, so these Debian packages were not installed: ${missing[*]}" >&2
+    echo "  install them with: sudo apt-get install ${missing[*]}" >&2
+    echo "  (without libturbojpeg0, frames are decoded with OpenCV instead of jpeg4py)" >&2
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+VPY=.venv/bin/python
+"$VPY" -m pip install -q --upgrade pip
+# visdom 0.2.4 is an sdist whose build needs pkg_resources: build it without isolation against setuptools<70.
+"$VPY" -m pip install -q "setuptools<70" wheel
+"$VPY" -m pip install -q --no-build-isolation "visdom==0.2.4"
+"$VPY" -m pip install -q -r requirements.txt
+
+# Default local.py files (train and test); existing ones are kept as they are.
+if [ -f lib/train/admin/local.py ] && [ -f lib/test/evaluation/local.py ]; then
+  echo "install.sh: keeping the existing lib/train/admin/local.py and lib/test/evaluation/local.py"
+else
+  "$VPY" tracking/create_default_local_file.py --workspace_dir . --data_dir ./data --save_dir ./output --keep_existing
+fi
+echo "install.sh: done. Activate with: source .venv/bin/activate"

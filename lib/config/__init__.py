@@ -1,0 +1,80 @@
+"""Experiment configurations: ``load_config(script, name)`` reads ``experiments/<script>/<name>.yaml``
+over the script's defaults (``lib/config/<module>.py``, function ``make_defaults()``).
+
+Scripts are the names used by ``tracking/train.py --script`` and ``build_network``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Union
+
+from .core import Config, ConfigError, merge_strict, read_yaml
+
+__all__ = ["Config", "ConfigError", "PROJECT_ROOT", "CONFIG_MODULES", "get_defaults", "experiment_path",
+           "load_config", "list_configs"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: script name -> module holding ``make_defaults()``.
+CONFIG_MODULES = {
+    "ostrack": "lib.config.ostrack",
+    "grm": "lib.config.grm",
+    "stark_s": "lib.config.stark_s",
+    "stark_st1": "lib.config.stark_st",
+    "stark_st2": "lib.config.stark_st",
+    "aiatrack": "lib.config.aiatrack",
+    "sparsett": "lib.config.sparsett",
+}
+
+
+def _module_for(script: str):
+    if script not in CONFIG_MODULES:
+        raise KeyError(f"unknown script '{script}'; known scripts: {', '.join(sorted(CONFIG_MODULES))}")
+    try:
+        return importlib.import_module(CONFIG_MODULES[script])
+    except ModuleNotFoundError as exc:
+        if exc.name == CONFIG_MODULES[script]:
+            raise KeyError(f"script '{script}' has no defaults module yet ({CONFIG_MODULES[script]})") from exc
+        raise
+
+
+def get_defaults(script: str) -> Config:
+    """A fresh copy of the defaults of ``script`` (official ``lib/config/<script>/config.py``)."""
+    module = _module_for(script)
+    try:
+        return Config(module.make_defaults(script))
+    except TypeError:
+        return Config(module.make_defaults())
+
+
+def experiment_path(script: str, config: Union[str, os.PathLike]) -> Path:
+    """``experiments/<script>/<config>.yaml``, or ``config`` itself if it is a path to a YAML file."""
+    config = os.fspath(config)
+    if config.endswith((".yaml", ".yml")) or os.sep in config:
+        return Path(config)
+    return PROJECT_ROOT / "experiments" / script / f"{config}.yaml"
+
+
+def list_configs(script: str) -> list:
+    """Names of the shipped configs of ``script``."""
+    folder = PROJECT_ROOT / "experiments" / script
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_config(script: str, config: Union[str, os.PathLike]) -> Config:
+    """Defaults of ``script`` merged with the experiment YAML ``config`` (a name or a path).
+
+    Raises:
+        FileNotFoundError: no such YAML (the message lists the shipped configs).
+        ConfigError: invalid YAML, or a key without a default (named with the file).
+    """
+    path = experiment_path(script, config)
+    if not path.is_file():
+        known = ", ".join(list_configs(script)) or "none"
+        raise FileNotFoundError(f"config '{config}' of script '{script}' not found: '{path}' does not exist "
+                                f"(shipped configs: {known})")
+    cfg = get_defaults(script)
+    return merge_strict(cfg, read_yaml(str(path)), source=str(path))

@@ -1,0 +1,125 @@
+"""Benchmark sequences: :class:`Sequence`, :class:`SequenceList` and the :class:`BaseDataset` every
+benchmark class derives from (pytracking ``pytracking/evaluation/data.py``, OSTrack ``lib/test/evaluation/data.py``).
+
+Ground truth is ``(N, 4)`` float64 **xywh in pixels** exactly as in the annotation file (no 0/1-based
+conversion). Frames are image paths; a dataset never opens an image to build its sequences, so
+the analysis works on annotation-only folders.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence as Seq, Union
+
+import numpy as np
+
+__all__ = ["Sequence", "SequenceList", "BaseDataset"]
+
+
+class Sequence:
+    """One benchmark sequence.
+
+    Args:
+        name: sequence name as the benchmark spells it (result files are ``<name>.txt``).
+        frames: image paths, one per frame (an element may be ``[lmdb_path, key]`` for lmdb datasets).
+        dataset: short dataset string the analysis uses for its special cases (``'otb'``, ``'uav'``,
+            ``'lasot'``, ``'lasot_extension_subset'``, ``'got10k'``, ``'trackingnet'``, ``'vot'``, ...).
+        ground_truth_rect: ``(N, 4)`` xywh pixels (``N`` may be 1 where only the first box is public).
+        init_data: ``{frame: {'bbox': [x, y, w, h]}}``; defaults to frame 0's ground truth.
+        object_class: class name where the benchmark has one.
+        target_visible: optional ``(N,)`` bool, False where the target is absent (LaSOT, AVisT).
+        attributes: optional ``{attribute: bool}`` per-sequence flags (LaSOT, OTB).
+    """
+
+    def __init__(self, name: str, frames: List[Any], dataset: str, ground_truth_rect: np.ndarray,
+                 init_data: Optional[Dict[int, Dict[str, Any]]] = None, object_class: Optional[str] = None,
+                 target_visible: Optional[np.ndarray] = None, attributes: Optional[Dict[str, bool]] = None):
+        self.name = name
+        self.frames = frames
+        self.dataset = dataset
+        self.ground_truth_rect = np.asarray(ground_truth_rect, dtype=np.float64)
+        self.object_class = object_class
+        self.target_visible = None if target_visible is None else np.asarray(target_visible, dtype=bool)
+        self.attributes = attributes
+        self.init_data = self._construct_init_data(init_data)
+        self._ensure_start_frame()
+
+    def _construct_init_data(self, init_data):
+        if init_data is not None:
+            return init_data
+        if self.ground_truth_rect.ndim == 2 and len(self.ground_truth_rect) > 0:
+            return {0: {"bbox": [float(v) for v in self.ground_truth_rect[0]]}}
+        return {}
+
+    def _ensure_start_frame(self):
+        """Drop frames before the first initialisation frame and re-index (pytracking behaviour)."""
+        if not self.init_data:
+            return
+        start = min(self.init_data.keys())
+        if start > 0:
+            self.frames = self.frames[start:]
+            if self.ground_truth_rect.ndim == 2 and len(self.ground_truth_rect) > start:
+                self.ground_truth_rect = self.ground_truth_rect[start:]
+            if self.target_visible is not None:
+                self.target_visible = self.target_visible[start:]
+            self.init_data = {k - start: v for k, v in self.init_data.items()}
+
+    def init_info(self) -> Dict[str, Any]:
+        """``{'init_bbox': [x, y, w, h]}`` of the first frame."""
+        return self.frame_info(0)
+
+    def frame_info(self, frame_num: int) -> Dict[str, Any]:
+        """Initialisation data of ``frame_num`` with keys prefixed ``init_`` (empty if none)."""
+        return {f"init_{k}": v for k, v in self.init_data.get(frame_num, {}).items()}
+
+    def init_bbox(self, frame_num: int = 0):
+        return self.init_data.get(frame_num, {}).get("bbox")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __repr__(self) -> str:
+        return f"Sequence({self.name!r}, dataset={self.dataset!r}, frames={len(self.frames)})"
+
+
+class SequenceList(list):
+    """A list of :class:`Sequence` indexable by position, by name, by a list of positions or a slice."""
+
+    def __getitem__(self, item):
+        if isinstance(item, str):
+            for seq in self:
+                if seq.name == item:
+                    return seq
+            raise IndexError(f"sequence name '{item}' not in the list")
+        if isinstance(item, (int, np.integer)):
+            return super().__getitem__(int(item))
+        if isinstance(item, (tuple, list)):
+            return SequenceList([self[i] for i in item])
+        return SequenceList(super().__getitem__(item))
+
+    def __add__(self, other):
+        return SequenceList(list.__add__(self, other))
+
+    def copy(self):
+        return SequenceList(list.copy(self))
+
+    def names(self) -> List[str]:
+        return [s.name for s in self]
+
+
+class BaseDataset:
+    """Base class of the benchmark datasets.
+
+    Subclasses set ``self.base_path`` and implement :meth:`get_sequence_list` and :meth:`__len__`.
+    """
+
+    name = "base"
+
+    def __init__(self, base_path: Optional[str] = None):
+        self.base_path = base_path
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def get_sequence_list(self) -> SequenceList:
+        raise NotImplementedError

@@ -1,0 +1,181 @@
+"""What every test-time tracker shares: parameters, the checkpoint lookup, input checks, the
+normalising preprocessor and the debug hook.
+
+A tracker is constructed as ``TrackerClass(params, dataset_name)`` and used as::
+
+    tracker.initialize(image, {"init_bbox": [x, y, w, h]})      # first frame, xywh pixels
+    out = tracker.track(image)                                    # {"target_bbox": [x, y, w, h], ...}
+
+Images are ``(H, W, 3)`` RGB uint8 arrays. Ground truth never enters a tracker's state: the runner
+passes it to the debug view only (see :meth:`BaseTracker.set_debug_ground_truth`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from lib.config import Config, load_config
+from lib.utils.misc import resolve_device
+
+__all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
+           "MissingCheckpointError"]
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """No checkpoint was given and none lies where the trainer saves it."""
+
+
+def default_checkpoint_path(script: str, config_name: str, net_type: str, epoch: int,
+                            save_dir: Optional[str] = None) -> str:
+    """``<save_dir>/checkpoints/train/<script>/<config>/<net_type>_ep<epoch:04d>.pth.tar``, the path
+    the trainer writes and the official test scripts read. ``save_dir`` defaults to the test
+    local.py's ``save_dir``.
+    """
+    if save_dir is None:
+        from lib.test.evaluation.environment import env_settings
+
+        save_dir = env_settings().save_dir
+    return os.path.join(save_dir, "checkpoints", "train", script, config_name, f"{net_type}_ep{epoch:04d}.pth.tar")
+
+
+@dataclass
+class TrackerParams:
+    """Everything a tracker needs besides the frames.
+
+    Attributes:
+        name: tracker name (``ostrack``).
+        script: config script (``ostrack``; ``stark_st2`` for the ``stark_st`` tracker).
+        config_name: experiment name (``vitb_256_mae_ce_32x4_ep300``).
+        cfg: the merged config.
+        checkpoint: checkpoint path, or None for random weights (tests and speed profiling only).
+        device: torch device the tracker runs on.
+        debug: debug level (0 = off; blocks of level <= debug are shown).
+        precision: ``fp32``, ``fp16`` or ``bf16`` (autocast inference).
+        extra: tracker-specific options (``visdom_info``, ``save_all_boxes``, ...).
+    """
+
+    name: str
+    script: str
+    config_name: str
+    cfg: Config
+    checkpoint: Optional[str] = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    debug: int = 0
+    precision: str = "fp32"
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, name: str, config_name: str, checkpoint: Optional[str] = None, device=None, debug: int = 0,
+               precision: str = "fp32", require_checkpoint: bool = True, **extra) -> "TrackerParams":
+        """Build the parameters of tracker ``name`` with config ``config_name``.
+
+        Without ``checkpoint`` the trainer's output path is used (``<save_dir>/checkpoints/train/...``
+        with the config's ``TEST.EPOCH``).
+
+        Raises:
+            MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
+                says where it looked and how to pass one).
+        """
+        from lib.models import get_network_spec
+        from lib.test.tracker import get_tracker_entry
+
+        entry = get_tracker_entry(name)
+        cfg = load_config(entry.script, config_name)
+        if checkpoint is None and require_checkpoint:
+            spec = get_network_spec(entry.script)
+            epoch = int(cfg.TEST.EPOCH) if "TEST" in cfg and "EPOCH" in cfg.TEST else 0
+            path = default_checkpoint_path(entry.script, os.path.basename(str(config_name)).replace(".yaml", ""),
+                                           spec.net_type, epoch)
+            if not os.path.isfile(path):
+                raise MissingCheckpointError(
+                    f"no checkpoint for tracker '{name}' with config '{config_name}': looked for '{path}' "
+                    f"(<save_dir>/checkpoints/train/<script>/<config>/<NetType>_ep<TEST.EPOCH>.pth.tar, "
+                    f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
+            checkpoint = path
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
+        return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
+                   device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
+
+
+def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
+    """Validate a first-frame box (xywh pixels) against an ``(H, W, ...)`` image.
+
+    Raises:
+        ValueError: a box that is not 4 finite numbers, has zero or negative width/height, or does not
+            overlap the image.
+    """
+    box = [float(v) for v in np.asarray(box, dtype=np.float64).reshape(-1)]
+    if len(box) != 4 or not all(math.isfinite(v) for v in box):
+        raise ValueError(f"init box must be 4 finite numbers x, y, w, h; got {box}")
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise ValueError(f"init box {box} (xywh) has a zero or negative size")
+    H, W = int(image_shape[0]), int(image_shape[1])
+    if x >= W or y >= H or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"init box {box} (xywh) lies outside the {W}x{H} image")
+    return box
+
+
+class Preprocessor:
+    """Crop (``(H, W, 3)`` uint8 RGB) -> normalised ``(1, 3, H, W)`` float tensor on the device.
+
+    ``(x / 255 - mean) / std`` with ImageNet mean/std, as the official trackers' ``Preprocessor``.
+    """
+
+    def __init__(self, device: torch.device, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
+        self.device = torch.device(device)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+
+    def __call__(self, img_arr: np.ndarray, amask_arr: Optional[np.ndarray] = None):
+        img = torch.from_numpy(np.ascontiguousarray(img_arr)).to(self.device).float()
+        img = img.permute(2, 0, 1).unsqueeze(0)
+        img = (img / 255.0 - self.mean) / self.std
+        if amask_arr is None:
+            return img
+        return img, torch.from_numpy(amask_arr).to(torch.bool).to(self.device).unsqueeze(0)
+
+
+class BaseTracker:
+    """Base class of every test-time tracker.
+
+    Subclasses implement :meth:`initialize` and :meth:`track`; they use ``self.params``,
+    ``self.device`` and :meth:`debug_show` for debug views.
+    """
+
+    def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
+        self.params = params
+        self.cfg = params.cfg
+        self.device = params.device
+        self.dataset_name = dataset_name
+        self.debug = int(params.debug)
+        self.frame_id = 0
+        self.debug_sink = None  # attached by the runner when debug > 0 (lib/test/utils/debug)
+        self._debug_gt = None
+
+    # -- the tracking API -------------------------------------------------------------------------
+    def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """Start tracking from ``info['init_bbox']`` (xywh pixels) on the first frame."""
+        raise NotImplementedError
+
+    def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Track one frame; returns at least ``{'target_bbox': [x, y, w, h]}`` in image pixels."""
+        raise NotImplementedError
+
+    # -- debug ----------------------------------------------------------------------------------
+    def set_debug_ground_truth(self, box_xywh: Optional[Sequence[float]]) -> None:
+        """Ground truth of the current frame for drawing only; it never reaches the tracker state."""
+        self._debug_gt = None if box_xywh is None else [float(v) for v in box_xywh]
+
+    def debug_show(self, data: Any, mode: str, level: int, title: str, **kwargs) -> None:
+        """Send a debug view (``mode`` in image/heatmap/Tracking/text/info_dict/lineplot) to the sink
+        when ``level <= self.debug``; a no-op otherwise."""
+        if self.debug_sink is not None and level <= self.debug:
+            self.debug_sink.register(data, mode, level, title, **kwargs)

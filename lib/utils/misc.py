@@ -1,0 +1,75 @@
+"""Small shared helpers: :class:`NestedTensor` (DETR/STARK), atomic file writes, device selection."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator, Optional, Union
+
+import torch
+
+__all__ = ["NestedTensor", "atomic_write", "resolve_device"]
+
+
+class NestedTensor:
+    """A batch of images with its padding mask, as DETR's ``util/misc.py`` and STARK use it.
+
+    Args:
+        tensors: ``(B, C, H, W)`` images or features.
+        mask: ``(B, H, W)`` bool, True on padded pixels; may be None.
+    """
+
+    def __init__(self, tensors: torch.Tensor, mask: Optional[torch.Tensor]):
+        self.tensors = tensors
+        self.mask = mask
+
+    def to(self, device: Union[str, torch.device], non_blocking: bool = False) -> "NestedTensor":
+        mask = self.mask.to(device, non_blocking=non_blocking) if self.mask is not None else None
+        return NestedTensor(self.tensors.to(device, non_blocking=non_blocking), mask)
+
+    def decompose(self):
+        """Return ``(tensors, mask)``."""
+        return self.tensors, self.mask
+
+    def __repr__(self) -> str:
+        return f"NestedTensor(tensors={tuple(self.tensors.shape)}, mask={None if self.mask is None else tuple(self.mask.shape)})"
+
+
+@contextmanager
+def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator:
+    """Open a temporary file next to ``path`` and rename it onto ``path`` when the block succeeds.
+
+    Readers never see a half-written file; on an exception the temporary file is removed and
+    ``path`` keeps its old content (or stays absent).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
+    """``None`` or ``'auto'`` -> CUDA when available, else CPU; anything else is passed to torch.device.
+
+    Raises:
+        RuntimeError: if CUDA is asked for and not available.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{device}' was asked for, but CUDA is not available on this machine")
+    return dev
