@@ -1,0 +1,68 @@
+"""Benchmark registry: ``get_dataset(*names)`` returns the concatenated :class:`SequenceList`.
+
+Each entry names the module, class and keyword arguments of a dataset class; modules are imported on
+first use. Every dataset class takes ``base_path=None`` (default: its field in
+``lib/test/evaluation/local.py``), so ``--dataset_path`` can point one run elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import namedtuple
+from typing import Optional
+
+from .data import BaseDataset, SequenceList
+
+__all__ = ["DatasetInfo", "DATASETS", "load_dataset", "get_dataset", "list_datasets"]
+
+DatasetInfo = namedtuple("DatasetInfo", ["module", "class_name", "kwargs"])
+
+_P = "lib.test.evaluation."
+DATASETS = {
+    "otb": DatasetInfo(_P + "otbdataset", "OTBDataset", {}),
+    "lasot": DatasetInfo(_P + "lasotdataset", "LaSOTDataset", {}),
+    "lasot_extension_subset": DatasetInfo(_P + "lasotdataset", "LaSOTExtensionSubsetDataset", {}),
+    "got10k_test": DatasetInfo(_P + "got10kdataset", "GOT10KDataset", {"split": "test"}),
+    "got10k_val": DatasetInfo(_P + "got10kdataset", "GOT10KDataset", {"split": "val"}),
+    "got10k_ltrval": DatasetInfo(_P + "got10kdataset", "GOT10KDataset", {"split": "ltrval"}),
+    "trackingnet": DatasetInfo(_P + "trackingnetdataset", "TrackingNetDataset", {}),
+    "uav": DatasetInfo(_P + "uavdataset", "UAVDataset", {}),
+    "uav10fps": DatasetInfo(_P + "uavdataset", "UAV10fpsDataset", {}),
+    "nfs": DatasetInfo(_P + "nfsdataset", "NFSDataset", {}),
+    "tc128": DatasetInfo(_P + "tc128dataset", "TC128Dataset", {}),
+    "avist": DatasetInfo(_P + "avistdataset", "AVisTDataset", {}),
+    "vot18": DatasetInfo(_P + "votdataset", "VOTDataset", {"year": 18}),
+    "vot20": DatasetInfo(_P + "votdataset", "VOTDataset", {"year": 20}),
+    "vot22": DatasetInfo(_P + "votdataset", "VOTDataset", {"year": 22}),
+}
+ALIASES = {"lasot_ext": "lasot_extension_subset", "otb2015": "otb", "otb100": "otb", "uav123": "uav",
+           "uav123_10fps": "uav10fps", "vot": "vot18", "vot2018": "vot18", "vot2020": "vot20", "vot2022": "vot22",
+           "got10k": "got10k_test", "tn": "trackingnet", "tpl": "tc128"}
+
+
+def list_datasets():
+    """Registered dataset names."""
+    return sorted(DATASETS)
+
+
+def load_dataset(name: str, base_path: Optional[str] = None, **kwargs) -> BaseDataset:
+    """The dataset object of ``name`` (aliases accepted), reading from ``base_path`` if given.
+
+    Raises:
+        KeyError: unknown name (the message lists the registered names).
+    """
+    key = ALIASES.get(name.lower(), name.lower())
+    info = DATASETS.get(key)
+    if info is None:
+        raise KeyError(f"unknown dataset '{name}'; registered datasets: {', '.join(list_datasets())}")
+    module = importlib.import_module(info.module)
+    cls = getattr(module, info.class_name)
+    return cls(base_path=base_path, **dict(info.kwargs, **kwargs))
+
+
+def get_dataset(*names: str, base_path: Optional[str] = None) -> SequenceList:
+    """Concatenated sequence lists of the datasets ``names``."""
+    out = SequenceList()
+    for name in names:
+        out.extend(load_dataset(name, base_path=base_path).get_sequence_list())
+    return out

@@ -1,0 +1,68 @@
+"""Reading frames as RGB uint8 arrays: jpeg4py (libturbojpeg) for JPEG files where it works, OpenCV
+otherwise. Both give the same RGB pixels for baseline JPEGs (both decode with libjpeg-turbo).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import cv2
+import numpy as np
+
+__all__ = ["imread_rgb", "jpeg4py_available", "FrameReadError"]
+
+
+class FrameReadError(IOError):
+    """A frame that does not exist or cannot be decoded (the message names the file)."""
+
+
+_JPEG4PY: Optional[object] = None
+_JPEG4PY_OK: Optional[bool] = None
+
+
+def jpeg4py_available() -> bool:
+    """True when jpeg4py imports and its libturbojpeg can be loaded."""
+    global _JPEG4PY, _JPEG4PY_OK
+    if _JPEG4PY_OK is None:
+        try:
+            import jpeg4py
+
+            jpeg4py.JPEG  # noqa: B018 - attribute access only
+            _JPEG4PY = jpeg4py
+            _JPEG4PY_OK = True
+            # libturbojpeg is loaded lazily by the first decode; try one tiny image.
+            ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+            jpeg4py.JPEG(np.frombuffer(buf.tobytes(), np.uint8)).decode()
+        except Exception:
+            _JPEG4PY_OK = False
+    return bool(_JPEG4PY_OK)
+
+
+def imread_rgb(path: str, backend: str = "auto") -> np.ndarray:
+    """Read an image file as an ``(H, W, 3)`` RGB uint8 array.
+
+    Args:
+        path: image file.
+        backend: ``'auto'`` (jpeg4py for .jpg/.jpeg when available, else OpenCV), ``'jpeg4py'`` or ``'opencv'``.
+
+    Raises:
+        FrameReadError: the file is missing or cannot be decoded.
+    """
+    if not os.path.isfile(path):
+        raise FrameReadError(f"frame '{path}' does not exist")
+    is_jpeg = path.lower().endswith((".jpg", ".jpeg"))
+    if backend == "jpeg4py" or (backend == "auto" and is_jpeg and jpeg4py_available()):
+        try:
+            img = _JPEG4PY.JPEG(path).decode() if _JPEG4PY is not None else None
+            if img is not None:
+                if img.ndim == 2:
+                    img = np.stack([img] * 3, axis=-1)
+                return img
+        except Exception as exc:
+            if backend == "jpeg4py":
+                raise FrameReadError(f"frame '{path}' could not be decoded by jpeg4py: {exc}") from exc
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FrameReadError(f"frame '{path}' could not be decoded (corrupt or not an image)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
