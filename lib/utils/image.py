@@ -26,6 +26,9 @@ def jpeg4py_available() -> bool:
     global _JPEG4PY, _JPEG4PY_OK
     if _JPEG4PY_OK is None:
         try:
+            import ctypes
+
+            ctypes.CDLL("libturbojpeg.so.0")  # jpeg4py needs it; probing first avoids its noisy __del__
             import jpeg4py
 
             jpeg4py.JPEG  # noqa: B018 - attribute access only
