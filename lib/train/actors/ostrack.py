@@ -1,0 +1,167 @@
+"""OSTrack training: the actor (forward with candidate elimination, weighted focal + GIoU + L1 loss) and
+its train recipe.
+
+Source: OSTrack ``lib/train/actors/ostrack.py``, ``lib/utils/ce_utils.py`` (``adjust_keep_rate``),
+``lib/train/train_script.py`` (objective and weights). OSTRACK_GRM.md section 4.3.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch.nn import BCEWithLogitsLoss
+
+from lib.train.losses import FocalLoss, generate_heatmap
+from lib.utils.box_ops import box_cxcywh_to_xyxy, box_xywh_to_xyxy, giou_loss
+
+from . import BaseActor, TrainRecipe, backbone_param_groups, ostrack_checkpoint_epochs, register_recipe
+
+__all__ = ["OSTrackActor", "adjust_keep_rate", "ce_keep_rate", "generate_mask_cond", "build_ostrack_objective"]
+
+
+def adjust_keep_rate(epoch: int, warmup_epochs: int, total_epochs: int, iters_per_epoch: int = 1,
+                     base_keep_rate: float = 0.5, max_keep_rate: float = 1.0, iters: int = -1) -> float:
+    """Candidate-elimination keep rate of an epoch (OSTrack ``ce_utils.adjust_keep_rate``).
+
+    1 before ``warmup_epochs`` (no elimination), ``base_keep_rate`` from ``total_epochs`` on, and in
+    between a half-cosine from ``max_keep_rate`` down to ``base_keep_rate``:
+    ``base + (max - base) * (cos(pi * (epoch - warmup) / (total - warmup)) + 1) / 2``. Epochs count from 1.
+    """
+    if epoch < warmup_epochs:
+        return 1
+    if epoch >= total_epochs:
+        return base_keep_rate
+    if iters == -1:
+        iters = epoch * iters_per_epoch
+    total_iters = iters_per_epoch * (total_epochs - warmup_epochs)
+    iters = iters - iters_per_epoch * warmup_epochs
+    return base_keep_rate + (max_keep_rate - base_keep_rate) * (math.cos(iters / total_iters * math.pi) + 1) * 0.5
+
+
+def ce_keep_rate(epoch: int, cfg) -> float:
+    """The keep rate OSTrack trains with at ``epoch``: warm-up ``TRAIN.CE_START_EPOCH``, decay over
+    ``TRAIN.CE_WARM_EPOCH`` epochs to ``MODEL.BACKBONE.CE_KEEP_RATIO[0]``."""
+    start, warm = cfg.TRAIN.CE_START_EPOCH, cfg.TRAIN.CE_WARM_EPOCH
+    return adjust_keep_rate(epoch, warmup_epochs=start, total_epochs=start + warm, iters_per_epoch=1,
+                            base_keep_rate=cfg.MODEL.BACKBONE.CE_KEEP_RATIO[0])
+
+
+def generate_mask_cond(cfg, bs: int, device, gt_bbox: torch.Tensor):
+    """Template token mask of candidate elimination (OSTrack ``ce_utils.generate_mask_cond``).
+
+    Args:
+        cfg: config (``DATA.TEMPLATE.SIZE``, ``MODEL.BACKBONE.STRIDE``, ``MODEL.BACKBONE.CE_TEMPLATE_RANGE``).
+        bs: batch size.
+        device: where the mask goes.
+        gt_bbox: ``(B, 4)`` template boxes xywh normalised to the template crop (used by ``GT_BOX``).
+
+    Returns:
+        ``(B, Hz*Wz)`` bool mask of the template tokens whose attention ranks the search tokens, or None
+        for ``'ALL'``.
+
+    Raises:
+        NotImplementedError: a range/size combination the official code does not define.
+    """
+    template_size = cfg.DATA.TEMPLATE.SIZE
+    stride = cfg.MODEL.BACKBONE.STRIDE
+    fs = template_size // stride
+    mode = cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE
+    if mode == "ALL":
+        return None
+    if mode in ("CTR_POINT", "CTR_REC"):
+        table = ({8: (3, 4), 12: (5, 6), 7: (3, 4), 14: (6, 7)} if mode == "CTR_POINT"
+                 else {8: (3, 5), 12: (5, 7), 7: (3, 4)})
+        if fs not in table:
+            raise NotImplementedError(f"CE_TEMPLATE_RANGE {mode} is defined for template feature sizes "
+                                      f"{sorted(table)}, not {fs} (TEMPLATE.SIZE {template_size} / STRIDE {stride})")
+        index = slice(*table[fs])
+        mask = torch.zeros([bs, fs, fs], device=device)
+        mask[:, index, index] = 1
+        return mask.flatten(1).to(torch.bool)
+    if mode == "GT_BOX":
+        mask = torch.zeros([bs, template_size, template_size], device=device)
+        boxes = gt_bbox * template_size
+        for i in range(bs):
+            x, y, w, h = boxes[i].cpu().tolist()
+            mask[i, int(y):int(y + h - 1), int(x):int(x + w - 1)] = 1
+        mask = F.interpolate(mask.unsqueeze(1), scale_factor=1.0 / stride, mode="bilinear", align_corners=False)
+        return mask.flatten(1).to(torch.bool)
+    raise NotImplementedError(f"unknown MODEL.BACKBONE.CE_TEMPLATE_RANGE '{mode}'")
+
+
+class OSTrackActor(BaseActor):
+    """Actor of OSTrack.
+
+    Forward: template ``template_images[0]`` ``(B, 3, Hz, Wz)`` and search ``search_images[0]``
+    ``(B, 3, Hx, Wx)``; with candidate elimination (``MODEL.BACKBONE.CE_LOC`` non-empty) the template mask
+    of :func:`generate_mask_cond` and the keep rate of :func:`ce_keep_rate` for ``data['epoch']``.
+    The network returns the official dict (``pred_boxes`` ``(B, N, 4)`` cxcywh normalised, ``score_map``
+    ``(B, 1, Hf, Wf)``, ...).
+
+    Loss: ``GIOU_WEIGHT * GIoU + L1_WEIGHT * L1 + 1.0 * focal`` with the predicted boxes (xyxy) against the
+    last search frame's ground truth (xyxy clamped to [0, 1]), and the focal loss of ``score_map`` against
+    the Gaussian heat map of :func:`~lib.train.losses.generate_heatmap`. If the GIoU cannot be computed
+    (degenerate boxes) GIoU and IoU are 0, as in the official code.
+
+    Raises:
+        ValueError: more than one template or search frame, or NaN in the predicted boxes.
+    """
+
+    def __call__(self, data) -> Tuple[torch.Tensor, Dict[str, float]]:
+        out_dict = self.forward_pass(data)
+        return self.compute_losses(out_dict, data)
+
+    def forward_pass(self, data) -> Dict:
+        if len(data["template_images"]) != 1 or len(data["search_images"]) != 1:
+            raise ValueError("OSTrack trains with one template and one search frame "
+                             f"(got {len(data['template_images'])} and {len(data['search_images'])})")
+        template = data["template_images"][0].view(-1, *data["template_images"].shape[2:])
+        search = data["search_images"][0].view(-1, *data["search_images"].shape[2:])
+        box_mask_z, keep_rate = None, None
+        if self.cfg.MODEL.BACKBONE.CE_LOC:
+            box_mask_z = generate_mask_cond(self.cfg, template.shape[0], template.device, data["template_anno"][0])
+            keep_rate = ce_keep_rate(int(data["epoch"]), self.cfg)
+        return self.net(template=template, search=search, ce_template_mask=box_mask_z, ce_keep_rate=keep_rate,
+                        return_last_attn=False)
+
+    def compute_losses(self, pred_dict: Dict, gt_dict, return_status: bool = True):
+        gt_bbox = gt_dict["search_anno"][-1]  # (B, 4) xywh normalised
+        heatmaps = generate_heatmap(gt_dict["search_anno"], self.cfg.DATA.SEARCH.SIZE, self.cfg.MODEL.BACKBONE.STRIDE)
+        gt_map = heatmaps[-1].unsqueeze(1)
+        pred_boxes = pred_dict["pred_boxes"]
+        if torch.isnan(pred_boxes).any():
+            raise ValueError("the network predicted NaN boxes: training diverged")
+        num_queries = pred_boxes.size(1)
+        pred_vec = box_cxcywh_to_xyxy(pred_boxes).view(-1, 4)
+        gt_vec = box_xywh_to_xyxy(gt_bbox)[:, None, :].repeat((1, num_queries, 1)).view(-1, 4).clamp(min=0.0, max=1.0)
+        try:
+            giou, iou = self.objective["giou"](pred_vec, gt_vec)
+        except (ValueError, RuntimeError):
+            giou = iou = torch.tensor(0.0, device=pred_vec.device)
+        l1 = self.objective["l1"](pred_vec, gt_vec)
+        if "score_map" in pred_dict:
+            location = self.objective["focal"](pred_dict["score_map"], gt_map)
+        else:
+            location = torch.tensor(0.0, device=l1.device)
+        w = self.loss_weight
+        loss = w["giou"] * giou + w["l1"] * l1 + w["focal"] * location
+        if not return_status:
+            return loss
+        status = {"Loss/total": loss.item(), "Loss/giou": giou.item(), "Loss/l1": l1.item(),
+                  "Loss/location": location.item(), "IoU": iou.detach().mean().item()}
+        return loss, status
+
+
+def build_ostrack_objective(cfg) -> Tuple[Dict, Dict]:
+    """Official OSTrack objective and weights: GIoU (``TRAIN.GIOU_WEIGHT``), L1 (``TRAIN.L1_WEIGHT``),
+    focal 1.0 (and an unused BCE ``cls`` entry, weight 1.0)."""
+    objective = {"giou": giou_loss, "l1": F.l1_loss, "focal": FocalLoss(), "cls": BCEWithLogitsLoss()}
+    weights = {"giou": cfg.TRAIN.GIOU_WEIGHT, "l1": cfg.TRAIN.L1_WEIGHT, "focal": 1.0, "cls": 1.0}
+    return objective, weights
+
+
+register_recipe(TrainRecipe(script="ostrack", actor_cls=OSTrackActor, build_objective=build_ostrack_objective,
+                            param_groups=backbone_param_groups, checkpoint_epochs=ostrack_checkpoint_epochs))

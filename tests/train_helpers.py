@@ -1,0 +1,165 @@
+"""Helpers of the training tests: real shared sequences laid out (by links) as GOT-10k and LaSOT training
+sets, a small OSTrack-like configuration and a tiny stand-in network with OSTrack's output contract."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from lib.config import Config
+
+# name, frames folder, frame pattern (1-based), ground-truth file, delimiter, frames to use (None: all GT rows)
+SEQUENCES = {
+    "Couple": ("otb/Couple/img", "{:04d}.jpg", "otb/Couple/groundtruth_rect.txt", "\t"),
+    "Crossing": ("otb/Crossing/img", "{:04d}.jpg", "otb/Crossing/groundtruth_rect.txt", "\t"),
+    "Football1": ("otb/Football1/img", "{:04d}.jpg", "otb/Football1/groundtruth_rect.txt", ","),
+    "bag": ("vot/bag", "{:08d}.jpg", "vot/bag/groundtruth.txt", ","),
+    "person11": ("uav123_10fps/data_seq/UAV123_10fps/person11", "{:06d}.jpg",
+                 "uav123_10fps/anno/UAV123_10fps/person11.txt", ","),
+}
+
+
+def read_gt(shared: Path, name: str) -> np.ndarray:
+    """``(N, 4)`` xywh boxes of a shared sequence (VOT polygons -> axis-aligned boxes)."""
+    _, _, gt_rel, delim = SEQUENCES[name]
+    rows = []
+    for line in (shared / gt_rel).read_text().splitlines():
+        if not line.strip():
+            continue
+        vals = [float(v) for v in line.replace("\t", ",").replace(" ", ",").split(",") if v]
+        if len(vals) == 8:
+            xs, ys = vals[0::2], vals[1::2]
+            vals = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        rows.append(vals)
+    return np.array(rows, np.float64)
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(src, dst)
+
+
+def make_got10k(shared: Path, root: Path, names: List[str], absent: Dict[str, List[int]] = None) -> Path:
+    """GOT-10k ``train`` layout under ``root`` linking the shared frames; returns the train folder.
+
+    ``absent``: per sequence, 0-based frames written as absent (absence 1, cover 0)."""
+    absent = absent or {}
+    train = root / "train"
+    train.mkdir(parents=True)
+    seq_names = []
+    for k, name in enumerate(names, 1):
+        seq = f"GOT-10k_Train_{k:06d}"
+        seq_names.append(seq)
+        frames_rel, pattern, _, _ = SEQUENCES[name]
+        gt = read_gt(shared, name)
+        d = train / seq
+        for i in range(len(gt)):
+            _link(shared / frames_rel / pattern.format(i + 1), d / f"{i + 1:08d}.jpg")
+        np.savetxt(d / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
+        flags = np.zeros(len(gt), int)
+        flags[absent.get(name, [])] = 1
+        (d / "absence.label").write_text("\n".join(str(v) for v in flags) + "\n")
+        (d / "cover.label").write_text("\n".join(str(0 if v else 8) for v in flags) + "\n")
+        (d / "meta_info.ini").write_text("[METAINFO]\nurl: none\nbegin: 0\nend: 0\nanno_fps: 10Hz\n"
+                                         f"object_class: {name.lower()}\nmotion_class: walking\nmajor_class: thing\n"
+                                         "root_class: object\nmotion_adverb: slowly\nresolution: (0, 0)\n")
+    (train / "list.txt").write_text("\n".join(seq_names) + "\n")
+    return train
+
+
+def make_lasot(shared: Path, root: Path, spec: Dict[str, Tuple[str, str]]) -> Tuple[Path, List[str]]:
+    """LaSOT layout: ``spec`` maps ``<class>-<id>`` to a shared sequence name. Returns (root, names)."""
+    for seq_name, name in spec.items():
+        cls = seq_name.split("-")[0]
+        frames_rel, pattern, _, _ = SEQUENCES[name]
+        gt = read_gt(shared, name)
+        d = root / cls / seq_name
+        for i in range(len(gt)):
+            _link(shared / frames_rel / pattern.format(i + 1), d / "img" / f"{i + 1:08d}.jpg")
+        np.savetxt(d / "groundtruth.txt", gt, fmt="%d", delimiter=",")
+        zeros = ",".join("0" for _ in range(len(gt)))
+        (d / "full_occlusion.txt").write_text(zeros + "\n")
+        (d / "out_of_view.txt").write_text(zeros + "\n")
+    return root, list(spec)
+
+
+def make_dataspec(root: Path, lasot_names: List[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lasot_train_split.txt").write_text("\n".join(lasot_names) + "\n")
+    return root
+
+
+def small_cfg(search: int = 64, template: int = 32, batch: int = 4, samples: int = 8, epochs: int = 3) -> Config:
+    """An OSTrack-like configuration (official keys, small crops and epochs) for the stand-in network."""
+    return Config({
+        "MODEL": {"PRETRAIN_FILE": "", "BACKBONE": {"TYPE": "standin", "STRIDE": 16, "CE_LOC": [], "CE_KEEP_RATIO": [],
+                                                    "CE_TEMPLATE_RANGE": "ALL"},
+                  "HEAD": {"TYPE": "CENTER", "NUM_CHANNELS": 8}},
+        "TRAIN": {"LR": 1e-3, "WEIGHT_DECAY": 1e-4, "EPOCH": epochs, "LR_DROP_EPOCH": 2, "BATCH_SIZE": batch,
+                  "NUM_WORKER": 0, "OPTIMIZER": "ADAMW", "BACKBONE_MULTIPLIER": 0.1, "GIOU_WEIGHT": 2.0,
+                  "L1_WEIGHT": 5.0, "PRINT_INTERVAL": 1, "VAL_EPOCH_INTERVAL": 2, "GRAD_CLIP_NORM": 0.1, "AMP": False,
+                  "CE_START_EPOCH": 20, "CE_WARM_EPOCH": 80, "SCHEDULER": {"TYPE": "step", "DECAY_RATE": 0.1}},
+        "DATA": {"SAMPLER_MODE": "causal", "MEAN": [0.485, 0.456, 0.406], "STD": [0.229, 0.224, 0.225],
+                 "MAX_SAMPLE_INTERVAL": 200,
+                 "TRAIN": {"DATASETS_NAME": ["LASOT", "GOT10K_train_full"], "DATASETS_RATIO": [1, 1],
+                           "SAMPLE_PER_EPOCH": samples},
+                 "VAL": {"DATASETS_NAME": ["GOT10K_train_full"], "DATASETS_RATIO": [1], "SAMPLE_PER_EPOCH": batch},
+                 "SEARCH": {"SIZE": search, "FACTOR": 4.0, "CENTER_JITTER": 3, "SCALE_JITTER": 0.25, "NUMBER": 1},
+                 "TEMPLATE": {"NUMBER": 1, "SIZE": template, "FACTOR": 2.0, "CENTER_JITTER": 0, "SCALE_JITTER": 0}},
+    })
+
+
+class StandInOSTrack(nn.Module):
+    """A tiny network with OSTrack's forward signature and output dict (``pred_boxes`` (B,1,4) cxcywh
+    normalised, ``score_map`` (B,1,H,W) in (0,1), ``size_map``, ``offset_map``), parameters under
+    ``backbone.`` and ``box_head.``, dropout for RNG use, for trainer tests without the real network."""
+
+    def __init__(self, channels: int = 8, stride: int = 16):
+        super().__init__()
+        self.stride = stride
+        self.backbone = nn.Sequential(nn.Conv2d(3, channels, stride, stride), nn.ReLU(), nn.Dropout(0.1))
+        self.box_head = nn.ModuleDict({"ctr": nn.Conv2d(2 * channels, 1, 3, padding=1),
+                                       "size": nn.Conv2d(2 * channels, 2, 3, padding=1),
+                                       "offset": nn.Conv2d(2 * channels, 2, 3, padding=1),
+                                       "bn": nn.BatchNorm2d(2 * channels)})
+
+    def forward(self, template, search, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False):
+        z = self.backbone(template).mean(dim=(2, 3), keepdim=True)
+        x = self.backbone(search)
+        feat = self.box_head["bn"](torch.cat([x, x * z], dim=1))
+        score = torch.sigmoid(self.box_head["ctr"](feat)).clamp(1e-4, 1 - 1e-4)
+        size = torch.sigmoid(self.box_head["size"](feat))
+        offset = torch.sigmoid(self.box_head["offset"](feat))
+        B, _, H, W = score.shape
+        idx = score.flatten(1).argmax(dim=1)
+        row, col = (idx // W).float(), (idx % W).float()
+        gather = idx.view(B, 1, 1).expand(B, 2, 1)
+        sz = size.flatten(2).gather(2, gather).squeeze(-1)
+        off = offset.flatten(2).gather(2, gather).squeeze(-1)
+        boxes = torch.stack([(col + off[:, 0]) / W, (row + off[:, 1]) / H, sz[:, 0], sz[:, 1]], dim=1)
+        return {"pred_boxes": boxes.view(B, 1, 4), "score_map": score, "size_map": size, "offset_map": offset,
+                "backbone_feat": x}
+
+
+class FakeEnv:
+    """Train-side environment settings pointing at test folders."""
+
+    FIELDS = (("workspace_dir", ""), ("tensorboard_dir", ""), ("dataspec_path", ""), ("lasot_dir", ""),
+              ("got10k_dir", ""), ("lasot_lmdb_dir", ""), ("got10k_lmdb_dir", ""), ("pretrained_networks", ""))
+
+    def __init__(self, **kwargs):
+        for k, _ in self.FIELDS:
+            setattr(self, k, "")
+        for k, v in kwargs.items():
+            setattr(self, k, str(v))
+
+    def require(self, field, must_exist=True, what=""):
+        value = getattr(self, field, "")
+        if not value:
+            raise RuntimeError(f"'{field}' is not set")
+        return value
