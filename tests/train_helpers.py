@@ -163,3 +163,46 @@ class FakeEnv:
         if not value:
             raise RuntimeError(f"'{field}' is not set")
         return value
+
+
+class MemoryDataset:
+    """In-memory video dataset for sampler tests: sequences of given lengths and visibility, constant
+    frames, boxes in the image centre. Records every frame-id request in ``requests``."""
+
+    def __init__(self, visible_lists, size=(48, 64), name="memory", video=True):
+        from lib.train.dataset.base_video_dataset import empty_object_meta
+
+        self._meta = empty_object_meta("thing")
+        self.visible_lists = [torch.tensor(v, dtype=torch.uint8) for v in visible_lists]
+        self.size = size
+        self.name = name
+        self.video = video
+        self.requests = []
+
+    def __len__(self):
+        return len(self.visible_lists)
+
+    def get_num_sequences(self):
+        return len(self.visible_lists)
+
+    def is_video_sequence(self):
+        return self.video
+
+    def get_name(self):
+        return self.name
+
+    def get_sequence_info(self, seq_id):
+        vis = self.visible_lists[seq_id]
+        H, W = self.size
+        bbox = torch.tensor([[W / 4, H / 4, W / 2, H / 2]] * len(vis), dtype=torch.float32)
+        valid = torch.ones(len(vis), dtype=torch.bool)
+        return {"bbox": bbox, "valid": valid, "visible": vis.clone()}
+
+    def get_frames(self, seq_id, frame_ids, anno=None):
+        self.requests.append((seq_id, list(frame_ids)))
+        anno = anno or self.get_sequence_info(seq_id)
+        H, W = self.size
+        frames = [np.full((H, W, 3), (seq_id * 10 + f) % 255, np.uint8) for f in frame_ids]
+        if not self.video:
+            return frames, {k: [v[0] for _ in frame_ids] for k, v in anno.items()}, self._meta
+        return frames, {k: [v[f].clone() for f in frame_ids] for k, v in anno.items()}, self._meta

@@ -103,7 +103,8 @@ class TrackingSampler(torch.utils.data.Dataset):
         sample_seed: if given, every sample is a deterministic function of ``(sample_seed, epoch, index)``.
 
     Raises:
-        ValueError: unknown ``frame_sample_mode``, empty ``datasets`` or mismatched ``p_datasets``.
+        ValueError: unknown ``frame_sample_mode`` (or one that ``train_cls`` cannot use), empty ``datasets`` or
+            mismatched ``p_datasets``.
     """
 
     def __init__(self, datasets: Sequence, p_datasets: Optional[Sequence[float]], samples_per_epoch: int,
@@ -115,6 +116,8 @@ class TrackingSampler(torch.utils.data.Dataset):
             raise ValueError("TrackingSampler needs at least one dataset")
         if frame_sample_mode not in FRAME_SAMPLE_MODES:
             raise ValueError(f"unknown frame sample mode '{frame_sample_mode}' (known: {', '.join(FRAME_SAMPLE_MODES)})")
+        if train_cls and frame_sample_mode not in ("trident", "trident_pro", "stark"):
+            raise ValueError(f"train_cls needs frame_sample_mode trident, trident_pro or stark, not '{frame_sample_mode}'")
         if p_datasets is None:
             p_datasets = [len(d) for d in datasets]
         if len(p_datasets) != len(datasets):
@@ -170,7 +173,7 @@ class TrackingSampler(torch.utils.data.Dataset):
                 log.debug("sample failed: %s", exc, exc_info=True)
                 last_error = exc
                 continue
-            if data is not None and data["valid"]:
+            if data is not None and data.get("valid", True):
                 return data
             invalid += 1
         detail = f"; last error: {type(last_error).__name__}: {last_error}" if last_error is not None else ""
@@ -188,8 +191,6 @@ class TrackingSampler(torch.utils.data.Dataset):
         is_video = dataset.is_video_sequence()
         seq_id, visible, seq_info = self.sample_seq_from_dataset(dataset, is_video)
         if is_video:
-            if self.train_cls and self.frame_sample_mode not in ("trident", "trident_pro", "stark"):
-                raise ValueError("train_cls needs frame_sample_mode trident, trident_pro or stark")
             template_ids, search_ids = self._frame_ids(visible, seq_info)
             if template_ids is None:
                 return None
