@@ -158,6 +158,10 @@ class FakeEnv:
         for k, v in kwargs.items():
             setattr(self, k, str(v))
 
+    def replace(self, **kwargs) -> "FakeEnv":
+        """A copy with some fields changed."""
+        return FakeEnv(**{**{k: getattr(self, k) for k, _ in self.FIELDS}, **kwargs})
+
     def require(self, field, must_exist=True, what=""):
         value = getattr(self, field, "")
         if not value:
@@ -206,3 +210,13 @@ class MemoryDataset:
         if not self.video:
             return frames, {k: [v[0] for _ in frame_ids] for k, v in anno.items()}, self._meta
         return frames, {k: [v[f].clone() for f in frame_ids] for k, v in anno.items()}, self._meta
+
+
+def build_layout(shared: Path, tmp: Path) -> Dict:
+    """GOT-10k (4 sequences) and LaSOT (3 sequences) training layouts of real shared frames, plus a
+    data_specs folder; returns the paths and a matching :class:`FakeEnv`."""
+    got = make_got10k(shared, tmp / "got10k", ["Couple", "Crossing", "bag", "person11"], absent={"Crossing": [5, 6, 7]})
+    las, names = make_lasot(shared, tmp / "lasot", {"person-1": "Couple", "bag-1": "bag", "person-2": "Crossing"})
+    spec = make_dataspec(tmp / "specs", names)
+    env = FakeEnv(workspace_dir=tmp, got10k_dir=got, lasot_dir=las, dataspec_path=spec, tensorboard_dir=tmp / "tb")
+    return {"tmp": tmp, "got": got, "lasot": las, "spec": spec, "lasot_names": names, "env": env}
