@@ -119,14 +119,14 @@ class StandInOSTrack(nn.Module):
     normalised, ``score_map`` (B,1,H,W) in (0,1), ``size_map``, ``offset_map``), parameters under
     ``backbone.`` and ``box_head.``, dropout for RNG use, for trainer tests without the real network."""
 
-    def __init__(self, channels: int = 8, stride: int = 16):
+    def __init__(self, channels: int = 8, stride: int = 16, dropout: float = 0.1, bn: bool = True):
         super().__init__()
         self.stride = stride
-        self.backbone = nn.Sequential(nn.Conv2d(3, channels, stride, stride), nn.ReLU(), nn.Dropout(0.1))
+        self.backbone = nn.Sequential(nn.Conv2d(3, channels, stride, stride), nn.ReLU(), nn.Dropout(dropout))
         self.box_head = nn.ModuleDict({"ctr": nn.Conv2d(2 * channels, 1, 3, padding=1),
                                        "size": nn.Conv2d(2 * channels, 2, 3, padding=1),
                                        "offset": nn.Conv2d(2 * channels, 2, 3, padding=1),
-                                       "bn": nn.BatchNorm2d(2 * channels)})
+                                       "bn": nn.BatchNorm2d(2 * channels) if bn else nn.Identity()})
 
     def forward(self, template, search, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False):
         z = self.backbone(template).mean(dim=(2, 3), keepdim=True)
@@ -220,3 +220,23 @@ def build_layout(shared: Path, tmp: Path) -> Dict:
     spec = make_dataspec(tmp / "specs", names)
     env = FakeEnv(workspace_dir=tmp, got10k_dir=got, lasot_dir=las, dataspec_path=spec, tensorboard_dir=tmp / "tb")
     return {"tmp": tmp, "got": got, "lasot": las, "spec": spec, "lasot_names": names, "env": env}
+
+
+def ddp_test_trainer(env, out, batch, samples, local_rank=-1, rank=0, world=1, device="cpu"):
+    """The trainer of the DDP comparison: stand-in without batch norm or dropout (their statistics and
+    random masks are per process), per-index sample seeds and no shuffling, so that a DDP run and a single
+    process see the same global batch."""
+    from lib.train.run_training import make_settings
+    from lib.train.train_script import build_trainer
+
+    settings = make_settings("ostrack", "ddp", out, local_rank, rank, world, torch.device(device), seed=5, env=env,
+                             num_workers=0)
+    settings.sample_seed = 11
+    settings.shuffle = False
+    settings.console = False
+    settings.progress_bar = False
+    cfg = small_cfg(batch=batch, samples=samples, epochs=1)
+    del cfg.DATA["VAL"]
+    torch.manual_seed(0)
+    trainer, _ = build_trainer(settings, cfg=cfg, net=StandInOSTrack(dropout=0.0, bn=False))
+    return trainer
