@@ -63,7 +63,6 @@ def jittered_center_crop(frames: Sequence[np.ndarray], box_extract: Sequence[tor
     mask_crops = None
     if masks is not None:
         mask_crops = [crop_mask(m, a, search_area_factor, output_sz) for m, a in zip(masks, box_extract)]
-    # A 0-d crop size: the same values as the official (S, S) vector divided by its first entry.
-    crop_sz = torch.tensor(float(output_sz))
-    boxes = [transform_image_to_crop(g, e, rf, crop_sz, normalize=True) for g, e, rf in zip(box_gt, box_extract, factors)]
+    crop_sz = torch.tensor([output_sz, output_sz], dtype=torch.float32)
+    boxes = [transform_image_to_crop(g, e, rf, crop_sz) / output_sz for g, e, rf in zip(box_gt, box_extract, factors)]
     return crops, boxes, att, mask_crops
