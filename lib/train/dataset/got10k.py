@@ -166,6 +166,10 @@ class Got10k(BaseVideoDataset):
     def _frame_rel(self, seq_rel: str, frame_id: int) -> str:
         return f"{seq_rel}/{frame_id + 1:08d}.jpg"  # frames start from 1
 
+    def frame_location(self, seq_id: int, frame_id: int) -> str:
+        """Where frame ``frame_id`` (0-based) of sequence ``seq_id`` is stored (path or lmdb key)."""
+        return self.storage.where(self._frame_rel(self._seq_rel(seq_id), frame_id))
+
     def get_sequence_info(self, seq_id: int) -> dict:
         """``bbox`` (N,4) xywh, ``valid`` (w>0 & h>0), ``visible`` (valid & not absent & cover>0),
         ``visible_ratio`` (cover / 8)."""

@@ -109,6 +109,10 @@ class Lasot(BaseVideoDataset):
     def _frame_rel(self, seq_rel: str, frame_id: int) -> str:
         return f"{seq_rel}/img/{frame_id + 1:08d}.jpg"  # frames start from 1
 
+    def frame_location(self, seq_id: int, frame_id: int) -> str:
+        """Where frame ``frame_id`` (0-based) of sequence ``seq_id`` is stored (path or lmdb key)."""
+        return self.storage.where(self._frame_rel(self._seq_rel_name(self.sequence_list[seq_id]), frame_id))
+
     def get_sequence_info(self, seq_id: int) -> dict:
         """``bbox`` (N,4) xywh, ``valid`` (w>0 & h>0), ``visible`` (valid & not occluded & in view)."""
         seq = self._seq_rel_name(self.sequence_list[seq_id])

@@ -1,0 +1,85 @@
+"""Print the speed of the training pipeline: frames decoded per second, samples per second of one data
+worker (jpeg4py and OpenCV), and training iterations per second of a config.
+
+    # real frames from ../shared/data laid out as GOT-10k / LaSOT training sets in a temporary folder
+    python tracking/benchmark_train.py --script ostrack --config ostrack_tiny_cpu --shared ../shared/data
+    # your own datasets (the roots of lib/train/admin/local.py), on a GPU
+    python tracking/benchmark_train.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --device cuda
+
+Figures depend on the machine and its load; the note in the README records the ones measured.
+"""
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import _init_paths  # noqa: F401
+
+import torch
+
+from lib.config import load_config
+from lib.train.base_functions import build_dataloaders, update_settings
+from lib.train.benchmark import bench_decode, bench_iterations, bench_samples, with_backend
+from lib.train.run_training import init_seeds, make_settings
+from lib.utils.image import jpeg4py_available
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--script", default="ostrack")
+    parser.add_argument("--config", default="ostrack_tiny_cpu")
+    parser.add_argument("--shared", default=None, help="../shared/data: lay its sequences out as training sets")
+    parser.add_argument("--samples", type=int, default=40, help="samples per worker measurement")
+    parser.add_argument("--iters", type=int, default=10, help="training iterations to time (0: skip)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--num_workers", type=int, default=0, help="loader workers of the end-to-end figure")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the training step")
+    args = parser.parse_args(argv)
+
+    env = None
+    if args.shared:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.train_helpers import build_layout
+
+        env = build_layout(Path(args.shared), Path(tempfile.mkdtemp(prefix="bench_layout_")))["env"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.script, args.config)
+    init_seeds(0)
+    settings = make_settings(args.script, args.config, tempfile.mkdtemp(prefix="bench_out_"), env=env,
+                             device=torch.device(args.device), num_workers=args.num_workers)
+    settings.console = False
+    settings.progress_bar = False
+    update_settings(settings, cfg)
+    loader, _ = build_dataloaders(cfg, settings)
+    sampler = loader.dataset
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, device {args.device}")
+    print(f"config {args.script}/{args.config}: search {cfg.DATA.SEARCH.SIZE}, template {cfg.DATA.TEMPLATE.SIZE}, "
+          f"batch {cfg.TRAIN.BATCH_SIZE}, datasets {list(cfg.DATA.TRAIN.DATASETS_NAME)}")
+
+    frames = [d.frame_location(seq, 0) for d in sampler.datasets
+              if hasattr(d, "frame_location") and getattr(d, "storage", None) is not None and d.storage.kind == "folder"
+              for seq in range(min(4, d.get_num_sequences()))]
+    backends = ["jpeg4py", "opencv"] if jpeg4py_available() else ["opencv"]
+    for backend in backends:
+        if frames:
+            print(f"decode [{backend}]: {bench_decode(frames, backend, repeat=5):.1f} frames/s (one thread)")
+        with_backend(sampler.datasets, backend)
+        print(f"data pipeline [{backend}]: {bench_samples(sampler, args.samples):.2f} samples/s per worker")
+
+    if args.iters > 0:
+        from lib.train.train_script import build_trainer
+
+        with_backend(sampler.datasets, backends[0])
+        trainer, _ = build_trainer(settings, cfg=cfg)
+        res = bench_iterations(trainer, trainer.loaders[0], args.iters)
+        print(f"training [{args.device}, batch {cfg.TRAIN.BATCH_SIZE}, AMP {cfg.TRAIN.get('AMP', False)}]: "
+              f"{res['compute']:.3f} it/s (forward+backward+step), {res['end_to_end']:.3f} it/s with the loader "
+              f"({args.num_workers} workers)")
+
+
+if __name__ == "__main__":
+    main()
