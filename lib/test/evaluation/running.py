@@ -1,7 +1,9 @@
 """Running trackers over datasets, crash-safe and resumable (pytracking/OSTrack ``running.py``).
 
 - Every (sequence, tracker) pair is one job. ``threads == 0`` runs the jobs in this process;
-  ``threads = N > 0`` runs them in ``N`` worker processes started with ``spawn``. Worker ``k``
+  ``threads = N > 0`` runs them in ``N`` worker processes started with ``spawn``
+  (``concurrent.futures.ProcessPoolExecutor``: a worker that dies, e.g. killed for memory, fails the
+  unfinished jobs instead of hanging the run). Worker ``k``
   (0-based, in start order) uses GPU ``k % num_gpus`` when CUDA is available and ``num_gpus > 0``,
   else the CPU; an explicit ``device`` overrides this for every worker.
 - A job whose ``<seq>.txt`` exists is skipped, so a killed or failed run is resumed by running the
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 import sys
 import time
 import traceback
@@ -211,11 +215,19 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
             ctx = multiprocessing.get_context("spawn")
             counter = ctx.Value("i", 0)
             threads_per_worker = max(1, (os.cpu_count() or 1) // threads)
-            with ctx.Pool(processes=threads, initializer=_init_worker,
-                          initargs=(counter, num_gpus, device, threads_per_worker,
-                                    os.environ.get(TRACKER_MODULES_ENV, ""))) as pool:
-                for res in pool.imap_unordered(_run_job, jobs, chunksize=1):
-                    record(res)
+            with ProcessPoolExecutor(max_workers=threads, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(counter, num_gpus, device, threads_per_worker,
+                                               os.environ.get(TRACKER_MODULES_ENV, ""))) as pool:
+                futures = {pool.submit(_run_job, job): job for job in jobs}
+                for fut in as_completed(futures):
+                    seq, trk, _ = futures[fut]
+                    try:
+                        record(fut.result())
+                    except BrokenProcessPool as exc:
+                        # A worker died (killed, out of memory, segfault): the pool cannot go on. The jobs
+                        # not finished are reported failed; rerunning the command resumes them.
+                        record(SequenceResult(seq.name, os.path.relpath(trk.results_dir, trk.results_path), "failed",
+                                              error=f"worker process died before finishing this sequence ({exc})"))
     finally:
         bar.close()
     done = sum(r.status == "done" for r in results)
