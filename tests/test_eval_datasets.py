@@ -103,6 +103,7 @@ def test_uav10fps_ranges_match_official_config(tmp_path):
         assert (info["startFrame"], info["endFrame"]) == rng, name
         assert info["path"].startswith("data_seq/UAV123_10fps/")
     assert uav10fps_range(1, 721) == (1, 241) and uav10fps_range(3925, 4861) == (1309, 1621)
+    assert uav10fps_range(2, 6) == (2, 2) and uav10fps_range(3, 3) == (2, 1)  # 30 fps 4 -> 10 fps 2; none
 
 
 def test_uav30fps_split_sequence_and_nan_rows(tmp_path):
@@ -332,3 +333,16 @@ def test_sequence_list_indexing_and_init_frames():
     assert sl["s1"] is seqs[1] and sl[[0, 2]].names() == ["s0", "s2"] and isinstance(sl[1:] + sl[:1], SequenceList)
     late = Sequence("late", ["a", "b", "c"], "otb", np.arange(12.0).reshape(3, 4), init_data={1: {"bbox": [1, 2, 3, 4]}})
     assert late.frames == ["b", "c"] and late.init_info() == {"init_bbox": [1, 2, 3, 4]} and len(late.ground_truth_rect) == 2
+
+
+def test_get_sequence_on_a_list_only_dataset():
+    from lib.test.evaluation.data import BaseDataset, SequenceList
+
+    class ListOnly(BaseDataset):  # implements only the classic pytracking interface
+        def get_sequence_list(self):
+            return SequenceList([Sequence(n, ["f.jpg"], "otb", np.ones((1, 4))) for n in ("a", "b", "c")])
+
+    ds = ListOnly()
+    assert ds.get_sequence("b").name == "b" and ds.get_sequence(2).name == "c" and ds.get_sequence("0").name == "a"
+    with pytest.raises(IndexError, match="no sequence 'd'"):
+        ds.get_sequence("d")

@@ -36,7 +36,7 @@ class AVisTDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.names)
 
-    def _construct_sequence(self, name: str) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
         gt = read_boxes(os.path.join(self.base_path, "anno", f"{name}.txt"))
         n = len(gt)
         occ = read_flags(os.path.join(self.base_path, "full_occlusion", f"{name}_full_occlusion.txt"), n,

@@ -131,7 +131,7 @@ class BaseDataset:
     """Base class of the benchmark datasets.
 
     Subclasses set ``self.base_path`` and either implement :meth:`get_sequence_list` and
-    :meth:`__len__`, or (preferred) :meth:`sequence_names` and :meth:`_construct_sequence`, which give
+    :meth:`__len__`, or (preferred) :meth:`sequence_names` and :meth:`_sequence_by_name`, which give
     :meth:`get_sequence` (one sequence, reading only its own files), :meth:`get_sequence_list` and
     ``len()`` for free.
     """
@@ -166,29 +166,45 @@ class BaseDataset:
         """Names of the sequences, in the benchmark's order (no annotation file is read)."""
         raise NotImplementedError
 
-    def _construct_sequence(self, name: str) -> "Sequence":
+    def _sequence_by_name(self, name: str) -> "Sequence":
+        """Build one sequence, reading only its own files (implemented by the name-based datasets)."""
         raise NotImplementedError
 
     def get_sequence(self, key: Union[int, str]) -> "Sequence":
-        """One sequence by index (int, or a string of digits) or by name.
+        """One sequence by index (int, or a string of digits that is not a name) or by name.
+
+        Datasets that implement :meth:`_sequence_by_name` read only that sequence's files; others
+        build the whole list and pick from it.
 
         Raises:
-            IndexError: an index out of range or an unknown name (the message lists some names).
+            IndexError: an index out of range or an unknown name (the message lists similar names).
         """
-        names = self.sequence_names()
+        try:
+            names = self.sequence_names()
+        except NotImplementedError:
+            names = None
+        seqs = None
+        if names is None:
+            seqs = self.get_sequence_list()
+            names = [s.name for s in seqs]
         if isinstance(key, (int, np.integer)) or (isinstance(key, str) and key.isdigit() and key not in names):
             idx = int(key)
             if not -len(names) <= idx < len(names):
                 raise IndexError(f"sequence index {idx} out of range: {type(self).__name__} has {len(names)} sequences")
-            return self._construct_sequence(names[idx])
-        if key not in names:
+            key = names[idx]
+        elif key not in names:
             close = [n for n in names if key.lower() in n.lower()][:10]
             hint = f"; similar names: {', '.join(close)}" if close else f"; first names: {', '.join(names[:5])}"
             raise IndexError(f"no sequence '{key}' in {type(self).__name__} ({len(names)} sequences){hint}")
-        return self._construct_sequence(key)
+        if seqs is None:
+            try:
+                return self._sequence_by_name(key)
+            except NotImplementedError:
+                seqs = self.get_sequence_list()
+        return seqs[key]
 
     def get_sequence_list(self) -> SequenceList:
-        return SequenceList([self._construct_sequence(n) for n in self.sequence_names()])
+        return SequenceList([self._sequence_by_name(n) for n in self.sequence_names()])
 
     def __len__(self) -> int:
         return len(self.sequence_names())

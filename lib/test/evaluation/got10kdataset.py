@@ -66,7 +66,7 @@ class GOT10KDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.names)
 
-    def _construct_sequence(self, name: str) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
         folder = os.path.join(self.base_path, name)
         anno = os.path.join(folder, "groundtruth.txt")
         gt = read_boxes(anno)

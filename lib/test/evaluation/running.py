@@ -244,17 +244,6 @@ class SetupError(RuntimeError):
     is missing, a bad annotation file, a missing checkpoint or config (the message says which)."""
 
 
-def _select(dataset, sequence) -> List[Sequence]:
-    try:
-        return [dataset.get_sequence(sequence)]
-    except NotImplementedError:  # a dataset class that only implements get_sequence_list()
-        seqs = dataset.get_sequence_list()
-        try:
-            return [seqs[int(sequence)]]
-        except ValueError:
-            return [seqs[sequence]]
-
-
 def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb", sequence=None,
                 run_id: Optional[int] = None, debug: int = 0, threads: int = 0, num_gpus: Optional[int] = None,
                 checkpoint: Optional[str] = None, device: Optional[str] = None, precision: str = "fp32",
@@ -291,7 +280,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
         except RuntimeError as exc:  # e.g. --device cuda without CUDA
             raise SetupError(str(exc)) from exc
         dataset = load_dataset(key, base_path=dataset_path)
-        sequences = _select(dataset, sequence) if sequence is not None else list(dataset.get_sequence_list())
+        sequences = [dataset.get_sequence(sequence)] if sequence is not None else list(dataset.get_sequence_list())
     except (UnknownTrackerError, UnknownDatasetError, SettingsError, DatasetFolderError, AnnotationError,
             MissingCheckpointError, ConfigError, ImportError, IndexError, KeyError, ValueError) as exc:
         raise SetupError(str(exc)) from exc

@@ -55,7 +55,7 @@ class TC128Dataset(BaseDataset):
         renamed = os.path.join(self.base_path, os.path.dirname(self.infos[name]["path"]))
         return renamed if os.path.isdir(renamed) else official
 
-    def _construct_sequence(self, name: str) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
         folder = self._folder(name)
         anno = os.path.join(folder, f"{name}_gt.txt")

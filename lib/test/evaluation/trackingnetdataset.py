@@ -37,7 +37,7 @@ class TrackingNetDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.names)
 
-    def _construct_sequence(self, name: str) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
         anno = os.path.join(self.base_path, self.subset, "anno", f"{name}.txt")
         gt = read_boxes(anno)
         folder = os.path.join(self.base_path, self.subset, "frames", name)

@@ -51,7 +51,7 @@ class UAVDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.infos)
 
-    def _construct_sequence(self, name: str) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
         anno = os.path.join(self.base_path, info["anno_path"])
         gt = read_boxes(anno, allow_nan=True)

@@ -46,7 +46,7 @@ class VOTDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.names)
 
-    def _construct_sequence(self, name: str) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
         folder = os.path.join(self.base_path, name)
         gt = read_vot_regions(os.path.join(folder, "groundtruth.txt"))
         image_dir = os.path.join(folder, "color")
