@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from lib.test.evaluation.annotations import (AnnotationError, DatasetFolderError, load_packaged_list, read_boxes,
+from lib.test.evaluation.annotations import (AnnotationError, AnnotationWarning, DatasetFolderError, load_packaged_list, read_boxes,
                                              read_vot_regions)
 from lib.test.evaluation.avistdataset import AVisTDataset
 from lib.test.evaluation.data import Sequence
@@ -139,9 +139,13 @@ def test_nfs_layout_and_bad_rows(tmp_path):
     with pytest.raises(AnnotationError, match=r"line 3: NaN"):
         NFSDataset(base_path=str(tmp_path)).get_sequence("nfs_Gymnastics")
     rows[2] = [1, 2, -3, 4]
+    rows[6] = [1, 1, -1, -1]  # official files hold such rows (LaSOT lion-5): kept, reported
     write_rows(anno, rows, sep="\t")
+    with pytest.warns(AnnotationWarning, match=r"nfs_Gymnastics.txt: negative width or height on line\(s\) 3, 7; kept"):
+        seq = NFSDataset(base_path=str(tmp_path)).get_sequence("nfs_Gymnastics")
+    np.testing.assert_array_equal(seq.ground_truth_rect[2], [1, 2, -3, 4])
     with pytest.raises(AnnotationError, match=r"line 3: negative width or height"):
-        NFSDataset(base_path=str(tmp_path)).get_sequence("nfs_Gymnastics")
+        read_boxes(anno, negative="error")
     rows[2] = [1, "x", 3, 4]
     write_rows(anno, rows, sep="\t")
     with pytest.raises(AnnotationError, match=r"line 3: '1\tx\t3\t4' is not a list of numbers"):
@@ -252,6 +256,10 @@ def test_got10k_test_val_ltrval(tmp_path, monkeypatch):
     write_rows(str(specs / "got10k_val_split.txt"), [[3], [7]])
     with pytest.raises(AnnotationError, match=r"got10k_val_split.txt, line 2: '7' is not an index"):
         GOT10KDataset(base_path=str(tmp_path), split="ltrval", dataspec_path=str(specs))
+    # the test split's only box initialises the tracker: a negative size is an error there
+    write_rows(str(tmp_path / "test" / "GOT-10k_Test_000001" / "groundtruth.txt"), [[1, 2, -3, 4]])
+    with pytest.raises(AnnotationError, match=r"GOT-10k_Test_000001/groundtruth.txt, line 1: negative width"):
+        test.get_sequence(0)
     # the test split's box file may not hold more boxes than there are frames
     write_rows(str(tmp_path / "test" / "GOT-10k_Test_000001" / "groundtruth.txt"), boxes(13))
     with pytest.raises(AnnotationError, match="13 boxes for 12 frames"):

@@ -82,11 +82,15 @@ def test_failing_sequence_is_logged_and_run_goes_on(env):
     assert "Traceback" in log and "RuntimeError: dummy failure on frame 2" in log
     assert not (out_dir / f"{names[1]}.txt").exists() and not (out_dir / f"{names[1]}_time.txt").exists()
     assert all(res[n].status == "done" and (out_dir / f"{n}.txt").exists() for n in names if n != names[1])
+    # a sequence whose first box cannot initialise a tracker fails with a message naming it
+    bad = seqs[0].__class__("zero_box", seqs[0].frames, "got10k", [[1, 2, 0, 5]])
+    res = run_dataset([bad], [Tracker("dummy_static", "cfg")], progress=False)
+    assert res[0].status == "failed" and "sequence 'zero_box': cannot initialise" in res[0].error
     # a tracker that returns NaN fails the sequence with a message naming the frame
     res = run_dataset(seqs[:1], [Tracker("dummy_nan", "cfg")], progress=False)
     assert res[0].status == "failed" and "frame 1" in res[0].error and "4 finite numbers" in res[0].error
     # a later successful run of the same sequence removes the stale log
-    (out_dir.parent.parent.parent / "dummy_static" / "cfg" / "got10k").mkdir(parents=True)
+    (env / "results" / "dummy_static" / "cfg" / "got10k").mkdir(parents=True, exist_ok=True)
     stale = env / "results" / "dummy_static" / "cfg" / "got10k" / f"{names[1]}_error.log"
     stale.write_text("old")
     run_dataset(seqs[1:2], [Tracker("dummy_static", "cfg")], progress=False)

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["AnnotationError", "DatasetFolderError", "read_boxes", "read_flags", "read_vot_regions",
+__all__ = ["AnnotationError", "AnnotationWarning", "DatasetFolderError", "read_boxes", "read_flags", "read_vot_regions",
            "check_box_count", "require_dir", "require_file", "load_packaged_list", "frame_paths", "sorted_frames",
            "names_in", "LISTS_DIR"]
 
@@ -29,6 +29,10 @@ _SPLIT = re.compile(r"[,\s]+")
 
 class AnnotationError(ValueError):
     """An annotation file with a bad row, a wrong number of boxes or bad flags (message: file and line)."""
+
+
+class AnnotationWarning(UserWarning):
+    """A suspicious but official-looking annotation (e.g. LaSOT's ``1,1,-1,-1`` rows): kept, reported."""
 
 
 class DatasetFolderError(FileNotFoundError):
@@ -75,7 +79,7 @@ def _parse_numbers(text: str, path: str, lineno: int) -> List[float]:
 
 
 def read_boxes(path: str, allow_nan: bool = False, max_rows: Optional[int] = None,
-               what: str = "ground truth") -> np.ndarray:
+               what: str = "ground truth", negative: str = "warn") -> np.ndarray:
     """Read an xywh box file (one box per line).
 
     Args:
@@ -84,6 +88,10 @@ def read_boxes(path: str, allow_nan: bool = False, max_rows: Optional[int] = Non
             as the official analysis does.
         max_rows: read at most this many rows (GOT-10k/TrackingNet test files hold one box).
         what: what the file is, for messages.
+        negative: a negative width or height is ``'warn'`` (kept, one :class:`AnnotationWarning` per
+            file naming the lines: official files have such rows, e.g. LaSOT lion-5 line 553
+            ``1,1,-1,-1``, and the analysis counts them as invalid frames) or ``'error'`` (for files
+            whose boxes initialise a tracker: GOT-10k/TrackingNet test).
 
     Returns:
         ``(N, 4)`` float64 array, xywh in pixels.
@@ -91,9 +99,13 @@ def read_boxes(path: str, allow_nan: bool = False, max_rows: Optional[int] = Non
     Raises:
         DatasetFolderError: the file does not exist.
         AnnotationError: an empty file, a row that is not 4 numbers, a NaN (unless allowed) or
-            infinite value, or a negative width/height; the message names file and line.
+            infinite value, or (with ``negative='error'``) a negative width/height; the message names
+            file and line.
     """
+    if negative not in ("warn", "error"):
+        raise ValueError(f"negative must be 'warn' or 'error', got {negative!r}")
     lines = _lines(path, what)
+    negative_lines: List[int] = []
     if max_rows is not None:
         lines = lines[:max_rows]
     if not lines:
@@ -115,9 +127,17 @@ def read_boxes(path: str, allow_nan: bool = False, max_rows: Optional[int] = Non
         elif any(math.isinf(v) for v in values):
             raise AnnotationError(f"{path}, line {i + 1}: infinite value in box '{line.strip()}'")
         elif values[2] < 0 or values[3] < 0:
-            raise AnnotationError(f"{path}, line {i + 1}: negative width or height in box '{line.strip()}' "
-                                  f"(x, y, w, h with w, h >= 0)")
+            if negative == "error":
+                raise AnnotationError(f"{path}, line {i + 1}: negative width or height in box '{line.strip()}' "
+                                      f"(x, y, w, h with w, h >= 0)")
+            negative_lines.append(i + 1)
         boxes[i] = values
+    if negative_lines:
+        import warnings
+
+        shown = ", ".join(str(n) for n in negative_lines[:10]) + (" ..." if len(negative_lines) > 10 else "")
+        warnings.warn(AnnotationWarning(f"{path}: negative width or height on line(s) {shown}; kept (the analysis "
+                                        f"counts these frames as invalid)"), stacklevel=2)
     return boxes
 
 

@@ -69,7 +69,7 @@ class GOT10KDataset(BaseDataset):
     def _sequence_by_name(self, name: str) -> Sequence:
         folder = os.path.join(self.base_path, name)
         anno = os.path.join(folder, "groundtruth.txt")
-        gt = read_boxes(anno)
+        gt = read_boxes(anno, negative="error" if self.split == "test" else "warn")
         frames = sorted_frames(folder)
         if self.split == "test":
             if len(gt) > 1 and frames:

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from lib.test.tracker import get_tracker_class, get_tracker_entry
-from lib.test.tracker.base import TrackerParams
+from lib.test.tracker.base import TrackerParams, check_init_box
 from lib.utils.image import imread_rgb
 
 from .data import Sequence
@@ -156,6 +156,10 @@ def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
     if "init_bbox" not in init_info:
         raise RuntimeError(f"sequence '{seq.name}' has no first-frame box")
     image = imread_rgb(seq.frames[0])
+    try:
+        check_init_box(init_info["init_bbox"], image.shape)
+    except ValueError as exc:
+        raise ValueError(f"sequence '{seq.name}': cannot initialise: {exc}") from None
     debug_gt(0)
     start = time.perf_counter()
     out = tracker.initialize(image, init_info) or {}

@@ -39,7 +39,7 @@ class TrackingNetDataset(BaseDataset):
 
     def _sequence_by_name(self, name: str) -> Sequence:
         anno = os.path.join(self.base_path, self.subset, "anno", f"{name}.txt")
-        gt = read_boxes(anno)
+        gt = read_boxes(anno, negative="error")
         folder = os.path.join(self.base_path, self.subset, "frames", name)
         frames = sorted_frames(folder)
         if len(gt) > 1 and frames:
