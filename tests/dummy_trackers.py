@@ -9,6 +9,8 @@ Name them to the runner with ``TRACKING_TRACKER_MODULES=tests.dummy_trackers`` (
   width 13.
 - ``dummy_sleep``: like ``dummy_static`` but sleeps ``DUMMY_SLEEP_S`` seconds (default 0.05) per frame.
 - ``dummy_nan``: returns a NaN box on frame 1.
+- ``dummy_exit``: like ``dummy_static`` but ends its process (``os._exit``) on frame 2 of a sequence whose
+  init box has width 17, as a worker killed for memory would.
 - ``dummy_gt_probe``: records what it receives (``info`` keys, debug ground truth) into
   ``DUMMY_PROBE_FILE`` as JSON lines.
 """
@@ -51,6 +53,13 @@ class SleepingTracker(StaticTracker):
         return super().track(image, info)
 
 
+class ExitingTracker(StaticTracker):
+    def track(self, image, info=None):
+        if self.frame_id == 1 and self.box[2] == 17:
+            os._exit(3)
+        return super().track(image, info)
+
+
 class NaNTracker(StaticTracker):
     def track(self, image, info=None):
         out = super().track(image, info)
@@ -77,6 +86,6 @@ class ProbeTracker(StaticTracker):
 
 
 for _name, _cls in (("dummy_static", "StaticTracker"), ("dummy_raise", "RaisingTracker"),
-                    ("dummy_sleep", "SleepingTracker"), ("dummy_nan", "NaNTracker"),
+                    ("dummy_sleep", "SleepingTracker"), ("dummy_nan", "NaNTracker"), ("dummy_exit", "ExitingTracker"),
                     ("dummy_gt_probe", "ProbeTracker")):
     register_tracker(_name, __name__, _cls, script=None)

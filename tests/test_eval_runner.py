@@ -198,6 +198,17 @@ def test_cli_spawned_workers_failure_exit_status(env, capfd, monkeypatch):
     assert "test.py: error: unknown tracker 'nope'; registered trackers:" in capfd.readouterr().err
 
 
+def test_worker_that_dies_fails_its_jobs_instead_of_hanging(env):
+    base, names = make_val(env, n_seqs=3, widths={1: 17})
+    seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
+    res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_exit", "cfg")], threads=1, progress=False)}
+    assert res[names[0]].status == "done"
+    assert res[names[1]].status == "failed" and "worker process died" in res[names[1]].error
+    assert res[names[2]].status == "failed"  # the pool is broken: rerunning the command resumes it
+    out_dir = env / "results" / "dummy_exit" / "cfg" / "got10k"
+    assert sorted(f for f in os.listdir(out_dir) if not f.endswith("_time.txt")) == [f"{names[0]}.txt"]
+
+
 def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
     base, names = make_val(env, n_seqs=4)
     out_dir = env / "results" / "dummy_sleep" / "cfg" / "got10k"

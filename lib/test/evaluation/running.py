@@ -219,15 +219,20 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
                                      initargs=(counter, num_gpus, device, threads_per_worker,
                                                os.environ.get(TRACKER_MODULES_ENV, ""))) as pool:
                 futures = {pool.submit(_run_job, job): job for job in jobs}
-                for fut in as_completed(futures):
-                    seq, trk, _ = futures[fut]
-                    try:
-                        record(fut.result())
-                    except BrokenProcessPool as exc:
-                        # A worker died (killed, out of memory, segfault): the pool cannot go on. The jobs
-                        # not finished are reported failed; rerunning the command resumes them.
-                        record(SequenceResult(seq.name, os.path.relpath(trk.results_dir, trk.results_path), "failed",
-                                              error=f"worker process died before finishing this sequence ({exc})"))
+                try:
+                    for fut in as_completed(futures):
+                        seq, trk, _ = futures[fut]
+                        try:
+                            record(fut.result())
+                        except BrokenProcessPool as exc:
+                            # A worker died (killed, out of memory, segfault): the pool cannot go on. The
+                            # unfinished jobs are reported failed; rerunning the command resumes them.
+                            record(SequenceResult(seq.name, os.path.relpath(trk.results_dir, trk.results_path),
+                                                  "failed", error=f"worker process died before finishing this "
+                                                                  f"sequence ({exc})"))
+                except KeyboardInterrupt:
+                    pool.shutdown(wait=False, cancel_futures=True)  # finished results stay; a rerun resumes
+                    raise
     finally:
         bar.close()
     done = sum(r.status == "done" for r in results)
