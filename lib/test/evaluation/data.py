@@ -8,6 +8,7 @@ the analysis works on annotation-only folders.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence as Seq, Union
 
@@ -92,8 +93,6 @@ class Sequence:
     def result_base(self, results_dir: str) -> str:
         """``<results_dir>[/<results_subdir>]/<name>``: append ``.txt`` for the boxes and ``_time.txt``
         for the per-frame times (the official result-file layout)."""
-        import os
-
         if self.results_subdir:
             return os.path.join(results_dir, self.results_subdir, self.name)
         return os.path.join(results_dir, self.name)
@@ -150,8 +149,6 @@ class BaseDataset:
                 environment variable).
             FileNotFoundError: an explicit ``base_path`` that is not a folder.
         """
-        import os
-
         if base_path is not None:
             if not os.path.isdir(base_path):
                 from .annotations import DatasetFolderError
