@@ -76,7 +76,8 @@ class TrackerParams:
         """Build the parameters of tracker ``name`` with config ``config_name``.
 
         Without ``checkpoint`` the trainer's output path is used (``<save_dir>/checkpoints/train/...``
-        with the config's ``TEST.EPOCH``).
+        with the config's ``TEST.EPOCH``). A tracker registered without a config script gets an empty
+        config, and ``checkpoint`` as given.
 
         Raises:
             MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
@@ -85,7 +86,12 @@ class TrackerParams:
         from lib.models import get_network_spec
         from lib.test.tracker import get_tracker_entry
 
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         entry = get_tracker_entry(name)
+        if entry.script is None:  # a tracker without experiment configs (test doubles, plugins)
+            return cls(name=name, script="", config_name=str(config_name), cfg=Config({}), checkpoint=checkpoint,
+                       device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
         cfg = load_config(entry.script, config_name)
         if checkpoint is None and require_checkpoint:
             spec = get_network_spec(entry.script)
@@ -98,8 +104,6 @@ class TrackerParams:
                     f"(<save_dir>/checkpoints/train/<script>/<config>/<NetType>_ep<TEST.EPOCH>.pth.tar, "
                     f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
             checkpoint = path
-        if precision not in ("fp32", "fp16", "bf16"):
-            raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
                    device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
 
