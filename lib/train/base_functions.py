@@ -73,8 +73,10 @@ def build_loader(name: str, cfg, settings, data_cfg, processing, training: bool,
                                  seed=int(getattr(settings, "seed", 0))) if distributed else None
     num_workers = getattr(settings, "num_workers", None)
     num_workers = cfg.TRAIN.NUM_WORKER if num_workers is None else num_workers
-    return LTRLoader(name, dataset, training=training, batch_size=cfg.TRAIN.BATCH_SIZE,
-                     shuffle=(not distributed) and getattr(settings, "shuffle", True), sampler=sampler,
+    # official: the train loader shuffles (its indices are ignored, but shuffling draws from the torch
+    # generator), the val loader does not; under DDP both use a DistributedSampler
+    shuffle = training and not distributed and getattr(settings, "shuffle", True)
+    return LTRLoader(name, dataset, training=training, batch_size=cfg.TRAIN.BATCH_SIZE, shuffle=shuffle, sampler=sampler,
                      num_workers=num_workers, drop_last=True, stack_dim=1, epoch_interval=epoch_interval,
                      seed=int(getattr(settings, "seed", 0)), rank=int(getattr(settings, "rank", 0)))
 
