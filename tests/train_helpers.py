@@ -13,85 +13,10 @@ from torch import nn
 
 from lib.config import Config
 
-# name, frames folder, frame pattern (1-based), ground-truth file, delimiter, frames to use (None: all GT rows)
-SEQUENCES = {
-    "Couple": ("otb/Couple/img", "{:04d}.jpg", "otb/Couple/groundtruth_rect.txt", "\t"),
-    "Crossing": ("otb/Crossing/img", "{:04d}.jpg", "otb/Crossing/groundtruth_rect.txt", "\t"),
-    "Football1": ("otb/Football1/img", "{:04d}.jpg", "otb/Football1/groundtruth_rect.txt", ","),
-    "bag": ("vot/bag", "{:08d}.jpg", "vot/bag/groundtruth.txt", ","),
-    "person11": ("uav123_10fps/data_seq/UAV123_10fps/person11", "{:06d}.jpg",
-                 "uav123_10fps/anno/UAV123_10fps/person11.txt", ","),
-}
-
-
-def read_gt(shared: Path, name: str) -> np.ndarray:
-    """``(N, 4)`` xywh boxes of a shared sequence (VOT polygons -> axis-aligned boxes)."""
-    _, _, gt_rel, delim = SEQUENCES[name]
-    rows = []
-    for line in (shared / gt_rel).read_text().splitlines():
-        if not line.strip():
-            continue
-        vals = [float(v) for v in line.replace("\t", ",").replace(" ", ",").split(",") if v]
-        if len(vals) == 8:
-            xs, ys = vals[0::2], vals[1::2]
-            vals = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
-        rows.append(vals)
-    return np.array(rows, np.float64)
-
-
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(src, dst)
-
-
-def make_got10k(shared: Path, root: Path, names: List[str], absent: Dict[str, List[int]] = None) -> Path:
-    """GOT-10k ``train`` layout under ``root`` linking the shared frames; returns the train folder.
-
-    ``absent``: per sequence, 0-based frames written as absent (absence 1, cover 0)."""
-    absent = absent or {}
-    train = root / "train"
-    train.mkdir(parents=True)
-    seq_names = []
-    for k, name in enumerate(names, 1):
-        seq = f"GOT-10k_Train_{k:06d}"
-        seq_names.append(seq)
-        frames_rel, pattern, _, _ = SEQUENCES[name]
-        gt = read_gt(shared, name)
-        d = train / seq
-        for i in range(len(gt)):
-            _link(shared / frames_rel / pattern.format(i + 1), d / f"{i + 1:08d}.jpg")
-        np.savetxt(d / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
-        flags = np.zeros(len(gt), int)
-        flags[absent.get(name, [])] = 1
-        (d / "absence.label").write_text("\n".join(str(v) for v in flags) + "\n")
-        (d / "cover.label").write_text("\n".join(str(0 if v else 8) for v in flags) + "\n")
-        (d / "meta_info.ini").write_text("[METAINFO]\nurl: none\nbegin: 0\nend: 0\nanno_fps: 10Hz\n"
-                                         f"object_class: {name.lower()}\nmotion_class: walking\nmajor_class: thing\n"
-                                         "root_class: object\nmotion_adverb: slowly\nresolution: (0, 0)\n")
-    (train / "list.txt").write_text("\n".join(seq_names) + "\n")
-    return train
-
-
-def make_lasot(shared: Path, root: Path, spec: Dict[str, Tuple[str, str]]) -> Tuple[Path, List[str]]:
-    """LaSOT layout: ``spec`` maps ``<class>-<id>`` to a shared sequence name. Returns (root, names)."""
-    for seq_name, name in spec.items():
-        cls = seq_name.split("-")[0]
-        frames_rel, pattern, _, _ = SEQUENCES[name]
-        gt = read_gt(shared, name)
-        d = root / cls / seq_name
-        for i in range(len(gt)):
-            _link(shared / frames_rel / pattern.format(i + 1), d / "img" / f"{i + 1:08d}.jpg")
-        np.savetxt(d / "groundtruth.txt", gt, fmt="%d", delimiter=",")
-        zeros = ",".join("0" for _ in range(len(gt)))
-        (d / "full_occlusion.txt").write_text(zeros + "\n")
-        (d / "out_of_view.txt").write_text(zeros + "\n")
-    return root, list(spec)
-
-
-def make_dataspec(root: Path, lasot_names: List[str]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "lasot_train_split.txt").write_text("\n".join(lasot_names) + "\n")
-    return root
+from lib.train.dataset.demo_layout import read_benchmark_gt as read_gt  # noqa: F401
+from lib.train.dataset.demo_layout import write_dataspec as make_dataspec  # noqa: F401
+from lib.train.dataset.demo_layout import write_got10k as make_got10k  # noqa: F401
+from lib.train.dataset.demo_layout import write_lasot as make_lasot  # noqa: F401
 
 
 def small_cfg(search: int = 64, template: int = 32, batch: int = 4, samples: int = 8, epochs: int = 3) -> Config:
@@ -213,8 +138,8 @@ class MemoryDataset:
 
 
 def build_layout(shared: Path, tmp: Path) -> Dict:
-    """GOT-10k (4 sequences) and LaSOT (3 sequences) training layouts of real shared frames, plus a
-    data_specs folder; returns the paths and a matching :class:`FakeEnv`."""
+    """GOT-10k (4 sequences, 3 frames of Crossing absent) and LaSOT (3 sequences) training layouts of real
+    shared frames, plus a data_specs folder; returns the paths and a matching :class:`FakeEnv`."""
     got = make_got10k(shared, tmp / "got10k", ["Couple", "Crossing", "bag", "person11"], absent={"Crossing": [5, 6, 7]})
     las, names = make_lasot(shared, tmp / "lasot", {"person-1": "Couple", "bag-1": "bag", "person-2": "Crossing"})
     spec = make_dataspec(tmp / "specs", names)

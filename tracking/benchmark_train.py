@@ -11,7 +11,6 @@ Figures depend on the machine and its load; the note in the README records the o
 import argparse
 import os
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
@@ -40,10 +39,15 @@ def main(argv=None):
 
     env = None
     if args.shared:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.train_helpers import build_layout
+        from lib.train.admin.environment import EnvironmentSettings
+        from lib.train.dataset.demo_layout import make_demo_training_set
 
-        env = build_layout(Path(args.shared), Path(tempfile.mkdtemp(prefix="bench_layout_")))["env"]
+        tmp = Path(tempfile.mkdtemp(prefix="bench_layout_"))
+        env = EnvironmentSettings()
+        for field, path in make_demo_training_set(Path(args.shared), tmp / "data").items():
+            setattr(env, field, str(path))
+        env.workspace_dir = str(tmp)
+        env.tensorboard_dir = str(tmp / "tensorboard")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.script, args.config)
