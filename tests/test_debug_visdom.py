@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
