@@ -217,3 +217,45 @@ def test_drawing_helpers():
     assert grid.shape == (2 * (3 + 1) - 1, 3 * (2 + 1) - 1) and np.isnan(grid[3]).all()  # 2 rows x 3 columns
     hm = colorize_heatmap(np.array([[0.0, 1.0]]), min_side=10)
     assert hm.shape == (10, 20, 3) and (hm[0, 0] != hm[0, -1]).any()
+
+
+def test_failed_probe_is_not_repeated_for_every_sequence(tmp_path, monkeypatch):
+    import lib.test.utils.debug as debug
+
+    port = _free_port()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DebugViewWarning)
+        assert isinstance(make_debug_sink(1, "t", "c", "s1", visdom_port=port, out_dir=tmp_path), PngDebugSink)
+        monkeypatch.setattr(debug, "probe_visdom", lambda *a, **k: pytest.fail("probed again"))
+        assert isinstance(make_debug_sink(1, "t", "c", "s2", visdom_port=port, out_dir=tmp_path), PngDebugSink)
+        monkeypatch.setattr(debug, "PROBE_RETRY_S", 0.0)
+        monkeypatch.setattr(debug, "probe_visdom", lambda *a, **k: "still nothing")
+        assert isinstance(make_debug_sink(1, "t", "c", "s3", visdom_port=port, out_dir=tmp_path), PngDebugSink)
+
+
+def test_info_dict_needs_a_mapping(tmp_path):
+    with pytest.raises(ValueError, match="needs a mapping"):
+        PngDebugSink(1, out_dir=tmp_path, strict=True).register([1, 2], "info_dict", 1, "Status")
+    _WARNED.clear()
+    with pytest.warns(DebugViewWarning, match="needs a mapping"):
+        PngDebugSink(1, out_dir=tmp_path).register([1, 2], "info_dict", 1, "Status")
+
+
+def test_tracking_view_conventions(tmp_path):
+    """(image, pred) and OSTrack's (image, self._debug_gt, pred) draw the same: GT green, prediction red."""
+    image = np.full((60, 80, 3), 90, np.uint8)
+    gt, pred = [5.0, 6.0, 20.0, 15.0], [40.0, 30.0, 25.0, 20.0]
+    drawn = []
+    for with_gt_slot in (False, True):
+        tracker = StandInOSTrack(params(1))
+        tracker.debug_sink = PngDebugSink(1, out_dir=tmp_path / str(with_gt_slot), strict=True)
+        tracker.set_debug_ground_truth(gt)
+        data = (image, tracker._debug_gt, pred) if with_gt_slot else (image, pred)
+        tracker.debug_show(data, "Tracking", 1, "Tracking")
+        drawn.append(_read_rgb(tmp_path / str(with_gt_slot) / "tracker" / "config" / "sequence"
+                               / "00000_Tracking.png"))
+        tracker.set_debug_ground_truth(None)  # no ground truth: the slot holds None
+        tracker.debug_show((image, tracker._debug_gt, pred), "Tracking", 1, "Tracking")
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    np.testing.assert_array_equal(drawn[0], render_tracking((image, pred), gt_bbox=gt))
+    assert _on_box_outline(drawn[0], gt, GT_COLOR) == 1.0 and _on_box_outline(drawn[0], pred, PALETTE[0]) == 1.0

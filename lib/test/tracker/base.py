@@ -179,9 +179,10 @@ class BaseTracker:
         (debug 0), so a tracker may call it unconditionally.
 
         Args:
-            data: the view (modes and data: see ``lib.test.utils.debug``); ``'Tracking'`` views are
-                ``(image, predicted box, ...)`` and get the ground truth of
-                :meth:`set_debug_ground_truth` added as ``gt_bbox`` for drawing.
+            data: the view (modes and data: see ``lib.test.utils.debug``). ``'Tracking'`` views are
+                ``(image, predicted box, ...)`` or, as in the official OSTrack,
+                ``(image, self._debug_gt, predicted box, ...)``; either way the ground truth of
+                :meth:`set_debug_ground_truth` is drawn as the ground truth (``gt_bbox``).
             mode: ``Tracking``, ``image``, ``heatmap``, ``featmap``, ``info_dict``, ``text`` or ``lineplot``.
             level: debug level of the block: shown iff ``level <= debug``; blocks above it are still
                 listed (hidden) in visdom's Block List, where they can be switched on.
@@ -190,8 +191,11 @@ class BaseTracker:
         sink = self.debug_sink
         if sink is None:
             return
-        if mode == "Tracking" and self._debug_gt is not None:
-            kwargs.setdefault("gt_bbox", self._debug_gt)
+        if mode == "Tracking":
+            if isinstance(data, (tuple, list)) and len(data) >= 2 and data[1] is self._debug_gt:
+                data = (data[0],) + tuple(data[2:])  # (image, gt, pred...): the gt slot holds our own box
+            if self._debug_gt is not None:
+                kwargs.setdefault("gt_bbox", self._debug_gt)
         sink.register(data, mode, level, title, **kwargs)
 
     def debug_frame_done(self) -> None:

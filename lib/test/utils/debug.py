@@ -208,8 +208,14 @@ class DebugSink:
             elif block.mode != mode:
                 raise ValueError(f"debug view '{title}' was registered as '{block.mode}', now as '{mode}'")
             if mode == "info_dict":
+                if not hasattr(data, "items"):
+                    if self.strict:
+                        raise ValueError(f"an info_dict view needs a mapping, '{title}' got {type(data).__name__}")
+                    _warn_once(("bad-data", id(self), title), f"debug view '{title}' (info_dict) needs a mapping, "
+                                                               f"got {type(data).__name__}; skipped")
+                    return
                 merged = OrderedDict(block.data or {})
-                merged.update(dict(data))
+                merged.update(data.items())
                 block.data = merged
             else:
                 block.data = data
@@ -704,6 +710,11 @@ class _NullSink(DebugSink):
         pass
 
 
+PROBE_RETRY_S = 30.0
+"""After a failed probe, the next sinks for that address go straight to PNG for this many seconds."""
+_PROBE_FAILED: Dict[Tuple[str, int], Tuple[float, str]] = {}
+
+
 def make_debug_sink(debug_level: int, tracker_name: str, config_name: str, seq_name: str,
                     visdom_server: str = "127.0.0.1", visdom_port: int = 8097,
                     out_dir: Union[str, Path, None] = None, use_visdom: bool = True, env: str = "main",
@@ -733,7 +744,16 @@ def make_debug_sink(debug_level: int, tracker_name: str, config_name: str, seq_n
 
     host = str(visdom_server).split("://", 1)[-1].rstrip("/")
     if use_visdom:
-        reason = probe_visdom(host, visdom_port, timeout_s=probe_timeout_s)
+        key = (host, int(visdom_port))
+        last_fail = _PROBE_FAILED.get(key)
+        if last_fail is not None and time.monotonic() - last_fail[0] < PROBE_RETRY_S:
+            reason = last_fail[1]  # do not pay the probe timeout again for every sequence
+        else:
+            reason = probe_visdom(host, visdom_port, timeout_s=probe_timeout_s)
+            if reason is None:
+                _PROBE_FAILED.pop(key, None)
+            else:
+                _PROBE_FAILED[key] = (time.monotonic(), reason)
         if reason is None:
             try:
                 client = _get_client(host, int(visdom_port), env, post_timeout_s)
