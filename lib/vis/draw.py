@@ -153,11 +153,11 @@ def as_2d(data: Any) -> np.ndarray:
     Raises:
         ValueError: anything else than 2-D after that (the message gives the shape).
     """
-    arr = to_numpy(data)
+    arr = full = to_numpy(data)
     while arr.ndim > 2 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2:
-        raise ValueError(f"a heatmap must be 2-D (leading size-1 dims allowed), got shape {tuple(to_numpy(data).shape)}")
+        raise ValueError(f"a heatmap must be 2-D (leading size-1 dims allowed), got shape {tuple(full.shape)}")
     return arr.astype(np.float64)
 
 
