@@ -11,7 +11,7 @@ from lib.test.evaluation.data import Sequence, SequenceList
 from lib.vis.draw import GT_COLOR, PALETTE
 from lib.vis.playback import (find_result_file, load_result_boxes, load_tracker_results, play_sequence,
                               render_playback_frame)
-from lib.vis.video import VideoFileWriter, VideoSource
+from lib.vis.video import VideoFileWriter, read_video
 from tests.conftest import PROJECT_ROOT, need_shared
 
 TRACKERS = ["ATOM", "SiamRPN++"]
@@ -74,8 +74,7 @@ def test_video_of_a_sequence(couple, results_dir, tmp_path):
     out = tmp_path / "couple.mp4"
     n = play_sequence(couple, results, save_video=out, fps=30)
     assert n == len(couple.frames) == 140
-    with VideoSource(out) as video:
-        frames = list(video)
+    frames = read_video(out)
     assert len(frames) == 140 and frames[0].shape == (240, 320, 3)
     expected = render_playback_frame(cv2.cvtColor(cv2.imread(couple.frames[99]), cv2.COLOR_BGR2RGB), 99,
                                      couple.ground_truth_rect[99], results, seq_name="Couple")
@@ -108,8 +107,7 @@ def test_cli_writes_the_video(couple, results_dir, tmp_path, monkeypatch, capsys
     assert main(["--dataset", "otb", "--sequence", "couple", "--trackers", *TRACKERS, "--results_dir",
                  str(results_dir), "--save_video", str(out), "--stop", "20"]) == 0
     assert "20 frames of Couple with ATOM, SiamRPN++" in capsys.readouterr().out
-    with VideoSource(out) as video:
-        assert sum(1 for _ in video) == 20
+    assert len(read_video(out)) == 20
     with pytest.raises(KeyError, match="not in dataset"):
         main(["--dataset", "otb", "--sequence", "Nope", "--trackers", "ATOM", "--results_dir", str(results_dir),
               "--save_video", str(out)])

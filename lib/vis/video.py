@@ -1,6 +1,6 @@
-"""Frame sources and sinks for the demos and the playback: a camera index, a video file or an image
-folder as one iterable of RGB frames; an MP4/AVI writer that appears only when complete; showing a
-frame on the screen.
+"""Video output for the playback: an MP4/AVI writer whose file appears only when complete, and showing
+frames on the screen. (Frame *sources*, camera index included, are read by ``tracking/video_demo.py``'s
+own module.)
 """
 
 from __future__ import annotations
@@ -8,99 +8,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import cv2
 import numpy as np
 
-from lib.utils.image import imread_rgb
-
-__all__ = ["VideoSource", "open_video_source", "VideoFileWriter", "FrameDisplay", "IMAGE_EXTENSIONS"]
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def _camera_index(source: Union[int, str]) -> Optional[int]:
-    if isinstance(source, (int, np.integer)):
-        return int(source)
-    s = str(source).strip()
-    return int(s) if s.isdigit() else None
-
-
-class VideoSource:
-    """RGB ``(H, W, 3)`` uint8 frames from a camera, a video file or an image folder.
-
-    ``tracking/video_demo.py`` uses one code path for all three: ``--video 0`` is camera 0, a path to
-    a file is a video, a folder is its images in name order.
-
-    Args:
-        source: camera index (int or digit string), video file, or folder of images.
-
-    Raises:
-        FileNotFoundError: a path that does not exist.
-        IOError: a camera or video OpenCV cannot open (the message names it).
-    """
-
-    def __init__(self, source: Union[int, str, os.PathLike]):
-        self.source = source
-        self.camera = _camera_index(source) if not isinstance(source, os.PathLike) else None
-        self._cap = None
-        self._images = None
-        if self.camera is not None:
-            self.name = f"camera{self.camera}"
-            self._cap = cv2.VideoCapture(self.camera)
-            if not self._cap.isOpened():
-                raise IOError(f"camera {self.camera} could not be opened (is a camera attached and free?)")
-            return
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"video source '{path}' does not exist (give a camera index, a video file or "
-                                    f"an image folder)")
-        self.name = path.stem if path.is_file() else path.name
-        if path.is_dir():
-            self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not self._images:
-                raise IOError(f"image folder '{path}' holds no {'/'.join(IMAGE_EXTENSIONS)} files")
-        else:
-            self._cap = cv2.VideoCapture(str(path))
-            if not self._cap.isOpened():
-                raise IOError(f"video '{path}' could not be opened by OpenCV (unsupported codec or not a video)")
-
-    @property
-    def fps(self) -> float:
-        """Frame rate the source reports (30 for image folders and sources that report none)."""
-        if self._cap is not None:
-            fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            if fps > 0:
-                return fps
-        return 30.0
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        if self._images is not None:
-            for p in self._images:
-                yield imread_rgb(str(p))
-            return
-        while True:
-            ok, frame = self._cap.read()
-            if not ok or frame is None:
-                return
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-
-    def release(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-
-def open_video_source(source: Union[int, str, os.PathLike]) -> VideoSource:
-    """:class:`VideoSource` of ``source`` (camera index, video file or image folder)."""
-    return VideoSource(source)
+__all__ = ["VideoFileWriter", "FrameDisplay", "read_video"]
 
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
@@ -242,3 +155,23 @@ class FrameDisplay:
         elif self._mode == "mpl":
             self._mpl[0].close(self._mpl[1])
         self._mode = None
+
+
+def read_video(path: Union[str, os.PathLike]) -> list:
+    """All frames of a video file as ``(H, W, 3)`` RGB uint8 arrays.
+
+    Raises:
+        IOError: OpenCV cannot open the file.
+    """
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise IOError(f"video '{path}' could not be opened by OpenCV")
+    frames = []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return frames
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()

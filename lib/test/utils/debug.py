@@ -83,7 +83,6 @@ def _warn_once(key: Any, message: str) -> None:
         if key in _WARNED:
             return
         _WARNED.add(key)
-    logger.warning(message)
     warnings.warn(message, DebugViewWarning, stacklevel=3)
 
 
