@@ -113,7 +113,7 @@ class _Page:
 
 
 @pytest.fixture(scope="module")
-def run_state(server, couple):
+def run_state(couple, server):
     """The stand-in tracker run over frames 0..7 of Couple with --debug 1 (shared by the tests below)."""
     frames, gt = couple
     sink = make_debug_sink(1, "standin", "standin", "Couple", visdom_port=server["port"], strict=True)
@@ -155,7 +155,7 @@ def test_views_reach_the_server(run_state):
                      "score_map_hann": True, "Status": False}
 
 
-def test_space_pauses_and_right_arrow_steps(server, run_state):
+def test_space_pauses_and_right_arrow_steps(run_state, server):
     sink, tracker, frames, gt = (run_state[k] for k in ("sink", "tracker", "frames", "gt"))
     page = _Page(server["port"])
     try:
@@ -179,7 +179,7 @@ def test_space_pauses_and_right_arrow_steps(server, run_state):
         page.close()
 
 
-def test_block_list_shows_and_hides_blocks(server, run_state):
+def test_block_list_shows_and_hides_blocks(run_state, server):
     sink = run_state["sink"]
     names = [e["name"] for e in sink.block_list]
     page = _Page(server["port"])
@@ -207,7 +207,7 @@ _PAGE_STATE_JS = """(() => {
 })()"""
 
 
-def test_browser_renders_the_debug_windows(server, run_state, tmp_path):
+def test_browser_renders_the_debug_windows(run_state, server, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium, e.g. bash install.sh --with-chromium)")
     if not server["offline_page"]:
@@ -235,7 +235,7 @@ def test_browser_renders_the_debug_windows(server, run_state, tmp_path):
         "no viridis heatmap colours on the page"
 
 
-def test_lost_server_falls_back_to_png_without_blocking(server, run_state, tmp_path, monkeypatch):
+def test_lost_server_falls_back_to_png_without_blocking(run_state, server, tmp_path):
     """Runs last: stops the server mid-run, paused; the run goes on and writes PNG files, warning once."""
     frames, gt = run_state["frames"], run_state["gt"]
     _WARNED.clear()
