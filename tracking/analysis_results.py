@@ -68,9 +68,6 @@ def main(argv=None) -> int:
     if args.tracker_name and len(args.tracker_param) not in (1, len(args.tracker_name)):
         print("error: give one --tracker_param for all tracker names or one per name", file=sys.stderr)
         return 2
-    warnings.simplefilter("always", UserWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-
     from lib.test.evaluation.environment import env_settings
 
     try:
@@ -98,4 +95,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    warnings.simplefilter("always", UserWarning)
+    warnings.formatwarning = lambda msg, *args, **kwargs: f"warning: {msg}\n"
     sys.exit(main())

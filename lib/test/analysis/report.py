@@ -14,7 +14,6 @@ Scores (percent):
 from __future__ import annotations
 
 import json
-import os
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 
 from lib.utils.misc import atomic_write
 
-from .extract import EvalData
+from .extract import EvalData, readable_by_all
 from .protocols import RULES_BY_NAME, FrameRules
 
 __all__ = ["compute_scores", "mean_curves", "per_sequence_scores", "per_attribute_scores", "format_table",
@@ -184,10 +183,3 @@ def write_json(path: str, summary: Dict) -> None:
         json.dump(summary, f, indent=2)
         f.write("\n")
     readable_by_all(path)
-
-
-def readable_by_all(path: str) -> None:
-    """Give a file written through a temporary file the permissions a plain ``open()`` would (umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
