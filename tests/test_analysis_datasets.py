@@ -146,6 +146,10 @@ def test_otb_bad_input(otb_tree):
         f.write("\n".join(lines[:3] + ["1,nan,3,4"] + lines[4:]) + "\n")
     with pytest.raises(BoxFileError, match=r"line 4: .* NaN"):
         OTBDataset(otb_tree).get_sequence_list()
+    with open(path, "w") as f:
+        f.write("\n".join(lines[:9] + ["1,2,-3,4"] + lines[10:]) + "\n")
+    with pytest.raises(BoxFileError, match=r"Crossing/groundtruth_rect.txt, line 10: negative width/height"):
+        OTBDataset(otb_tree).get_sequence_list()
     os.remove(path)
     with pytest.raises(FileNotFoundError, match=r"OTB sequence 'Crossing'.*Crossing/groundtruth_rect.txt"):
         OTBDataset(otb_tree).get_sequence_list()

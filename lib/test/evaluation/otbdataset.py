@@ -54,8 +54,8 @@ class OTBDataset(BaseDataset):
     Raises (from :meth:`get_sequence_list`):
         FileNotFoundError: ``base_path`` or a sequence's annotation file is missing (message names the
             expected path and layout).
-        BoxFileError: a malformed annotation row, NaN, or fewer/more boxes than the info list's frames
-            (message names file and line / counts).
+        BoxFileError: a malformed annotation row, NaN, a negative width/height, or fewer/more boxes than
+            the info list's frames (message names file and line / counts).
     """
 
     name = "otb"
@@ -103,6 +103,11 @@ class OTBDataset(BaseDataset):
         if len(gt) != n_expected:
             raise BoxFileError(f"{anno_path}: {len(gt)} boxes for the {n_expected} frames {start}..{end} of OTB "
                                f"sequence '{info['name']}' (expected one row per frame)")
+        negative = (gt[:, 2:] < 0).any(axis=1)
+        if negative.any():
+            row = int(negative.argmax())
+            raise BoxFileError(f"{anno_path}, line {row + 1}: negative width/height {gt[row].tolist()} in OTB ground "
+                               f"truth of '{info['name']}' (expected x,y,w,h with w, h >= 0)")
         gt = gt[omit:]
         return Sequence(info["name"], frames, "otb", gt, object_class=info.get("object_class"),
                         attributes=self._attributes(info))
