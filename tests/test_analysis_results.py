@@ -167,6 +167,8 @@ def test_got10k_ao_sr_are_frame_pooled(tmp_path):
     assert list(official.columns) == ["ao", "sr50", "sr75"]
     assert official.loc["T", "ao"] == pytest.approx(100 * 10 / 12)        # pooled, not (0 + 100) / 2
     assert official.loc["T", "sr50"] == pytest.approx(100 * 10 / 12)
+    per_seq = per_sequence_scores(extract_results(trackers, seqs, "official", "got10k_val", verbose=False))
+    np.testing.assert_allclose(per_seq["T"].to_numpy(), [0.0, 100.0])             # per-sequence AO
     pt = compute_scores(extract_results(trackers, seqs, "pytracking", "got10k_val", verbose=False))
     assert {"auc", "precision", "ao"} <= set(pt.columns)
     assert pt.loc["T", "ao"] == pytest.approx(official.loc["T", "ao"])

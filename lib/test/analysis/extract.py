@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence as Seq, Tuple
 
 import numpy as np
 
-from lib.test.utils.box_files import BoxFileError, read_box_file, read_flag_file
+from lib.test.utils.box_files import BoxFileError, read_box_file
 from lib.utils.misc import atomic_write
 
 from .metrics import GOT10K_THRESHOLDS, PredictionError, frame_errors, got10k_frame_ious, sequence_counts

@@ -105,15 +105,20 @@ def compute_scores(ed: EvalData, subset: Optional[np.ndarray] = None) -> pd.Data
 
 
 def per_sequence_scores(ed: EvalData) -> pd.DataFrame:
-    """AUC (percent) of every evaluated sequence (rows) and tracker (columns)."""
-    rows = []
+    """AUC (percent) of every evaluated sequence (rows) and tracker (columns); AO for protocols that
+    report no curves (GOT-10k official)."""
+    rows, index = [], []
     for s, name in enumerate(ed.sequences):
         if not ed.valid_sequence[s]:
             continue
         rules = RULES_BY_NAME[ed.rules[s]]
-        rows.append((name, _float32_auc(ed.success[s], rules) * 100.0))
-    return pd.DataFrame([r for _, r in rows], index=pd.Index([n for n, _ in rows], name="sequence"),
-                        columns=ed.tracker_names)
+        if rules.reports_curves:
+            rows.append(_float32_auc(ed.success[s], rules) * 100.0)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rows.append(ed.got_iou_sum[s] / ed.got_frames[s] * 100.0)
+        index.append(name)
+    return pd.DataFrame(rows, index=pd.Index(index, name="sequence"), columns=ed.tracker_names)
 
 
 def per_attribute_scores(ed: EvalData, sequences, metric: str = "auc") -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Optional, Sequence as Seq
+from typing import Callable, Dict, Optional, Sequence as Seq
 
 from .extract import extract_results
 from .plots import plot_results
@@ -58,7 +58,8 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
     if per_sequence:
         seq_table = per_sequence_scores(ed)
         out("")
-        out(format_table(seq_table, "Per-sequence AUC:"))
+        metric = "AUC" if "auc" in scores.columns else "AO"
+        out(format_table(seq_table, f"Per-sequence {metric}:"))
 
     summary = summary_dict(ed, scores, attr_tables, seq_table)
     if plot:
