@@ -263,6 +263,11 @@ def test_read_flag_file(tmp_path):
     np.testing.assert_array_equal(read_flag_file(str(p), length=3), [False, True, False])
     p.write_text("0\n1\n10\n")
     np.testing.assert_array_equal(read_flag_file(str(p)), [False, True, True])
+    p.write_text("0, 1,,1\n")
+    np.testing.assert_array_equal(read_flag_file(str(p)), [False, True, True])
+    p.write_text("0,1,-1\n")
+    with pytest.raises(BoxFileError, match="line 1, value 3: '-1'"):
+        read_flag_file(str(p))
 
 
 def test_frame_paths_behaves_like_a_list():

@@ -136,7 +136,7 @@ def read_flag_file(path: str, what: str = "flag", length: Optional[int] = None) 
         ok = True
     else:
         try:
-            values = np.asarray(compact.split(","), dtype=np.float64)
+            values = np.asarray([t for t in _SPLIT.split(body) if t], dtype=np.float64)
             ok = bool(np.all((values >= 0) & (values == np.round(values))))
         except ValueError:
             ok = False
@@ -150,6 +150,7 @@ def read_flag_file(path: str, what: str = "flag", length: Optional[int] = None) 
                     good = False
                 if not good:
                     raise BoxFileError(f"{path}, line {lineno}, value {pos}: '{tok}' is not a 0/1 {what} value")
+        raise BoxFileError(f"{path}: unreadable {what} values")  # pragma: no cover - the loop names the value
     if length is not None and len(values) != length:
         raise BoxFileError(f"{path}: {len(values)} {what} values for {length} frames of ground truth "
                            f"(expected one value per frame)")
