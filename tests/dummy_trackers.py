@@ -82,7 +82,9 @@ class ProbeTracker(StaticTracker):
 
     def track(self, image, info=None):
         self._log("track", info)
-        return super().track(image, info)
+        out = super().track(image, info)
+        self.debug_show((image, self._debug_gt, out["target_bbox"]), "Tracking", 1, "Tracking")
+        return out
 
 
 for _name, _cls in (("dummy_static", "StaticTracker"), ("dummy_raise", "RaisingTracker"),

@@ -25,6 +25,7 @@ N_FRAMES = 7
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKING_RESULTS_PATH", str(tmp_path / "results"))
     monkeypatch.setenv("TRACKING_RESULT_PLOT_PATH", str(tmp_path / "plots"))
+    monkeypatch.setenv("TRACKING_SAVE_DIR", str(tmp_path / "out"))  # debug PNG views go below it
     monkeypatch.setenv(TRACKER_MODULES_ENV, "tests.dummy_trackers")
     add_tracker_module("tests.dummy_trackers")
     return tmp_path
@@ -97,20 +98,31 @@ def test_failing_sequence_is_logged_and_run_goes_on(env):
     assert not stale.exists()
 
 
+def _closed_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_ground_truth_reaches_debug_view_only(env, monkeypatch):
     probe = env / "probe.jsonl"
     monkeypatch.setenv("DUMMY_PROBE_FILE", str(probe))
+    port = _closed_port()  # no visdom server answers there: the views go to PNG files
     base, names = make_val(env, n_seqs=1)
     result = env / "results" / "dummy_gt_probe" / "cfg" / "got10k" / f"{names[0]}.txt"
     for debug in (1, 0):
         run_tracker("dummy_gt_probe", "cfg", dataset_name="got10k_val", dataset_path=str(base), debug=debug,
-                    precision="bf16", visdom_server="vis.example", visdom_port=9000, progress=False)
+                    precision="bf16", visdom_server="127.0.0.1", visdom_port=port, progress=False)
         assert result.exists() == (debug == 0)  # debug runs save nothing (official behaviour)
+    pngs = sorted((env / "out" / "debug" / "dummy_gt_probe" / "cfg" / names[0]).glob("*.png"))
+    assert len(pngs) == N_FRAMES - 1  # one 'Tracking' view per tracked frame, from the debug run only
     calls = [json.loads(line) for line in probe.read_text().splitlines()]
     assert len(calls) == 2 * N_FRAMES
     for c in calls:
         assert c["keys"] == (["init_bbox"] if c["kind"] == "init" else ["previous_output"])
-        assert c["precision"] == "bf16" and c["visdom"] == {"server": "vis.example", "port": 9000}
+        assert c["precision"] == "bf16" and c["visdom"] == {"server": "127.0.0.1", "port": port}
         assert c["dataset"] == "got10k_val" and c["device"] == "cpu"
     assert all(c["debug_gt"] == [5.7, 6.0, 10.0, 12.0] and c["debug"] == 1 for c in calls[:N_FRAMES])
     assert all(c["debug_gt"] is None and c["debug"] == 0 for c in calls[N_FRAMES:])

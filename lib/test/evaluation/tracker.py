@@ -121,7 +121,24 @@ class Tracker:
         """
         params = self.get_parameters(device=device, debug=debug)
         tracker = self.create_tracker(params)
-        return track_sequence(tracker, seq, debug=debug)
+        if debug > 0:
+            attach_debug_sink(tracker, params, seq.name)
+        try:
+            return track_sequence(tracker, seq, debug=debug)
+        finally:
+            sink = getattr(tracker, "debug_sink", None)
+            if sink is not None:
+                sink.close()
+
+
+def attach_debug_sink(tracker, params: TrackerParams, seq_name: str) -> None:
+    """Attach the debug views of ``--debug L`` (visdom when a server answers, PNG files otherwise)."""
+    from lib.test.utils.debug import make_debug_sink
+
+    visdom = dict(params.extra.get("visdom_info") or {})
+    tracker.debug_sink = make_debug_sink(params.debug, params.name, params.config_name, seq_name,
+                                         visdom_server=visdom.get("server", "127.0.0.1"),
+                                         visdom_port=int(visdom.get("port", 8097)))
 
 
 def _as_box(value: Any, frame: int, seq: Sequence) -> List[float]:
@@ -152,6 +169,11 @@ def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
         if show_gt:
             tracker.set_debug_ground_truth(gt[i] if gt.ndim == 2 and i < len(gt) and np.isfinite(gt[i]).all() else None)
 
+    def frame_done():
+        # Outside the timed region: the debug views number frames and wait here while paused.
+        if debug > 0 and hasattr(tracker, "debug_frame_done"):
+            tracker.debug_frame_done()
+
     init_info = seq.init_info()
     if "init_bbox" not in init_info:
         raise RuntimeError(f"sequence '{seq.name}' has no first-frame box")
@@ -164,6 +186,7 @@ def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
     start = time.perf_counter()
     out = tracker.initialize(image, init_info) or {}
     elapsed = time.perf_counter() - start
+    frame_done()
     boxes = [_as_box(out.get("target_bbox", init_info["init_bbox"]), 0, seq)]
     times = [elapsed]
     prev = OrderedDict(out)
@@ -175,6 +198,7 @@ def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
         start = time.perf_counter()
         out = tracker.track(image, info)
         elapsed = time.perf_counter() - start
+        frame_done()
         if not isinstance(out, dict) or "target_bbox" not in out:
             raise TrackerOutputError(f"sequence '{seq.name}', frame {i}: track() must return a dict with "
                                      f"'target_bbox', got {type(out).__name__}")
