@@ -33,7 +33,9 @@ def parity_run(reference):
     refs = torch.load(folder / "aiatrack_inputs_references.pt")["references"]
     inp = torch.load(folder / "aiatrack_inputs_search.pt")
     expected = torch.load(folder / "aiatrack_outputs.pt")
-    net = fill_stark_recipe(build_network("aiatrack", "baseline")).eval()
+    net = build_network("aiatrack", "baseline")
+    fill_stark_recipe(net)
+    net.eval()
     no_pad = torch.zeros(1, 320, 320, dtype=torch.bool)
     with torch.no_grad():
         search = net.forward_backbone(NestedTensor(inp["search"], inp["mask"]))

@@ -11,19 +11,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lib.models.layers.corner_head import conv_bn_relu
 from lib.models.layers.prroi_pool import PrRoIPool2D
 
-__all__ = ["conv_bn_relu", "LinearBlock", "IoUNet", "build_iou_head"]
-
-
-def conv_bn_relu(in_planes: int, out_planes: int, kernel_size: int = 3, stride: int = 1, padding: int = 1,
-                 dilation: int = 1) -> nn.Sequential:
-    """``Conv2d`` (with bias) -> ``BatchNorm2d`` -> ``ReLU``; keys ``0.*`` (conv) and ``1.*`` (BN)."""
-    return nn.Sequential(
-        nn.Conv2d(in_planes, out_planes, kernel_size=kernel_size, stride=stride, padding=padding,
-                  dilation=dilation, bias=True),
-        nn.BatchNorm2d(out_planes),
-        nn.ReLU(inplace=True))
+__all__ = ["LinearBlock", "IoUNet", "build_iou_head"]
 
 
 class LinearBlock(nn.Module):
