@@ -141,3 +141,21 @@ def test_checkpoint_round_trip_strict(tmp_path):
     for (k, a), (_, b) in zip(net.state_dict().items(), other.state_dict().items()):
         assert torch.equal(a, b), k
     assert not other.training
+
+
+def test_whole_network_runs_on_the_meta_device():
+    # Device-agnostic: no tensor is created on a fixed device (meta inputs clash with CPU tensors).
+    from lib.utils.misc import NestedTensor
+
+    net = build_network("aiatrack", "baseline").to("meta").eval()
+    img = torch.randn(1, 3, 320, 320, device="meta")
+    mask = torch.zeros(1, 320, 320, dtype=torch.bool, device="meta")
+    with torch.no_grad():
+        search = net.forward_backbone(NestedTensor(img, mask))
+        refs = [net.forward_backbone(NestedTensor(img, mask)) for _ in range(2)]
+        regions = [target_background_region(torch.tensor([[0.4, 0.4, 0.2, 0.2]]), 20).to("meta")] * 2
+        out_embed = net.forward_transformer(search_dic=search, refer_dic_list=refs, refer_reg_list=regions)[0]
+        out, coord = net.forward_box_head(out_embed)
+        iou = net.forward_iou_head(out_embed, coord[None, None])["pred_iou"]
+    assert out_embed.device.type == "meta" and out_embed.shape == (1, 400, 1, 256)
+    assert out["pred_boxes"].shape == (1, 1, 4) and iou.shape == (1, 1, 1)

@@ -187,3 +187,12 @@ def test_bad_input_raises_clear_errors():
         prroi_pool2d(feats.long(), torch.zeros(1, 5), 2, 2, 1.0)
     assert prroi_pool2d(feats, torch.zeros(0, 5), 2, 3, 1.0).shape == (0, 2, 2, 3)
     assert "kernel_size=(4, 4), spatial_scale=20.0" in repr(PrRoIPool2D(4, 4, 20.0))
+
+
+def test_runs_on_the_meta_device():
+    # Any tensor created on the CPU inside the operator would clash with meta inputs in the
+    # element-wise ops: a cheap check that nothing in it is CPU-only.
+    feats = torch.randn(2, 3, 10, 10, device="meta")
+    rois = torch.zeros(4, 5, device="meta")
+    out = prroi_pool2d(feats, rois, 4, 4, 1.0)
+    assert out.device.type == "meta" and out.shape == (4, 3, 4, 4)
