@@ -187,7 +187,7 @@ def test_mmtracking_checkpoint_converts_and_loads_directly(tmp_path, st50_weight
         assert torch.equal(direct[key], value) and torch.equal(via_file[key], value), key
 
 
-def test_mmtracking_conversion_errors(tmp_path, st50_weights):
+def test_mmtracking_conversion_errors(tmp_path, st50_weights, capsys):
     cli = _cli()
 
     stage1 = {k: v for k, v in _to_mmtracking_layout(st50_weights).items() if not k.startswith("head.cls_head")}
@@ -195,7 +195,11 @@ def test_mmtracking_conversion_errors(tmp_path, st50_weights):
     torch.save({"state_dict": stage1}, stage1_file)
     out = tmp_path / "out.pth.tar"
     assert cli.main(["--from", "mmtracking", "--tracker", "stark_st", str(stage1_file), str(out)]) == 1
-    assert not out.exists()
+    assert "stage-1" in capsys.readouterr().err and not out.exists()
+    # a stage-1 file has exactly STARK-S's modules
+    assert cli.main(["--from", "mmtracking", "--tracker", "stark_s", str(stage1_file), str(out)]) == 0
+    assert torch.load(out, weights_only=True)["net_type"] == "STARKS"
+    out.unlink()
     with pytest.raises(CheckpointError, match="cls_head"):
         build_network("stark_st2", "baseline", checkpoint=stage1_file)
 

@@ -3,9 +3,10 @@
     python tracking/convert_checkpoint.py --from mmtracking --tracker stark_st2 IN.pth OUT.pth.tar
 
 Sources:
-  mmtracking   STARK-ST50 files of open-mmlab/mmtracking (stark_st2_r50_50e_*: --tracker stark_st2;
-               stage-1 files stark_st1_r50_500e_* have no score head). ``--checkpoint`` of the test
-               and train scripts also reads these files directly.
+  mmtracking   STARK-ST50 files of open-mmlab/mmtracking: stage 2 (stark_st2_r50_50e_*) with
+               --tracker stark_st2; stage 1 (stark_st1_r50_500e_*) has no score head and fits
+               --tracker stark_s. ``--checkpoint`` of the test and train scripts also reads these
+               files directly.
 
 The output is a plain-data file {'net': state_dict, 'net_type', ...}, written atomically, checked
 strictly against the network of experiments/<script>/<config>.yaml.
