@@ -76,6 +76,28 @@ def test_state_dict_keys_and_shapes_match_official(reference, script, config):
     assert sum(p.numel() for p in net.parameters() if p.requires_grad) == keys["num_trainable_parameters_at_build"]
 
 
+def test_training_build_loads_imagenet_backbone_or_warns(tmp_path, monkeypatch):
+    import torchvision
+
+    from lib.models.backbones.resnet import build_backbone
+
+    cfg = load_config("stark_s", "baseline")
+    monkeypatch.setenv("TRACKING_PRETRAINED_NETWORKS", str(tmp_path))
+    with pytest.warns(UserWarning, match="resnet50-19c8e357.pth"):
+        build_backbone(cfg, training=True)
+    # a torchvision ImageNet file: full ResNet-50 (layer4, fc) with BatchNorm statistics
+    imagenet = torchvision.models.resnet50(weights=None).state_dict()
+    torch.save(imagenet, tmp_path / "resnet50-19c8e357.pth")
+    joiner = build_backbone(cfg, training=True)
+    body = joiner[0].body.state_dict()
+    assert set(body) == {k for k in imagenet if not k.startswith(("layer4.", "fc.")) and "num_batches" not in k}
+    for key, value in body.items():
+        assert torch.equal(value, imagenet[key]), key
+    frozen = {n for n, p in joiner.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in joiner.named_parameters() if ".layer2." not in n and ".layer3." not in n}
+    assert "0.body.conv1.weight" in frozen and "0.body.layer3.0.conv1.weight" not in frozen
+
+
 def test_stark_s_forward_shapes():
     net = build_network("stark_s", "baseline")
     fill_stark_recipe(net)
