@@ -44,15 +44,15 @@ _CHANNELS_LAYER3 = {"resnet18": 256, "resnet34": 256, "resnet50": 1024, "resnet1
 
 
 def _pretrained_dir() -> str:
-    """``pretrained_networks`` of ``lib/train/admin/local.py``, else ``<project>/pretrained_models``."""
+    """``pretrained_networks`` of ``lib/train/admin/local.py`` (or ``TRACKING_PRETRAINED_NETWORKS``),
+    else ``<project>/pretrained_models``."""
     from lib.config import PROJECT_ROOT
+    from lib.train.admin.environment import EnvironmentSettings, SettingsError, env_settings
 
     try:
-        from lib.train.admin.environment import env_settings
-
         folder = env_settings().pretrained_networks
-    except Exception:  # no local.py: fall back to the project's folder
-        folder = ""
+    except SettingsError:  # no local.py: environment overrides only
+        folder = EnvironmentSettings().apply_env_overrides().pretrained_networks
     return folder or str(PROJECT_ROOT / "pretrained_models")
 
 
@@ -106,8 +106,8 @@ def build_resnet(name: str, dilation: bool = False, freeze_bn: bool = True,
 class ResNetBackbone(nn.Module):
     """ResNet body up to ``layer3`` returning a :class:`NestedTensor` per output layer.
 
-    Parameters outside ``layer2`` and ``layer3`` (``conv1``; ``bn1`` and ``layer1``) get
-    ``requires_grad=False``; with ``train_backbone=False`` every parameter does.
+    Parameters outside ``layer2`` and ``layer3`` (``conv1`` and ``layer1``; with regular BatchNorm also
+    ``bn1``) get ``requires_grad=False``; with ``train_backbone=False`` every parameter does.
 
     Args:
         name: ResNet name (see :func:`build_resnet`).

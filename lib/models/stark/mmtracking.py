@@ -19,7 +19,8 @@ mmtracking (``mmtrack/models/sot/stark.py``, ``track_heads/stark_head.py``; conf
 ==============================================================  ======================================
 
 mmtracking normalises images with mean/std in 0-255 units (the same transform as the official
-0-1 ImageNet mean/std), so converted weights are used unchanged. Stage-1 files have no score head.
+0-1 ImageNet mean/std), so converted weights are used unchanged. Stage-1 files have no score head:
+they fit STARK-S's modules exactly.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def convert_mmtracking_checkpoint(src: str, dst: str, script: str = "stark_st2",
     Args:
         src: mmtracking ``.pth`` file (``state_dict`` + ``meta``), read with the safe loader.
         dst: output file.
-        script: ``stark_st2`` (stage-2 files, with score head), ``stark_st1`` or ``stark_s``.
+        script: ``stark_st2`` (stage-2 files, with score head), ``stark_st1``, or ``stark_s`` (stage-1 files).
         config: the config whose network must fit (``baseline``: ResNet-50).
 
     Returns:
@@ -129,10 +130,11 @@ def convert_mmtracking_checkpoint(src: str, dst: str, script: str = "stark_st2",
 
     Raises:
         FileNotFoundError: ``src`` is missing.
-        CheckpointError: not an mmtracking STARK file, or keys/shapes that do not fit the network
-            (a stage-1 file converted for ``stark_st1``/``stark_st2`` lacks ``cls_head.*``).
+        CheckpointError: not an mmtracking STARK file, a stage-1 file (no score head) for a STARK-ST
+            script, or keys/shapes that do not fit the network.
     """
-    from lib.models import build_network, get_network_spec
+    from lib.config import load_config
+    from lib.models import get_network_spec
 
     obj = safe_load(src)
     state_dict = extract_state_dict(obj, f"checkpoint '{src}'")
@@ -141,8 +143,13 @@ def convert_mmtracking_checkpoint(src: str, dst: str, script: str = "stark_st2",
                               f"'head.transformer.*' keys; found e.g. {list(state_dict)[:3]})")
     converted = mmtracking_to_official(state_dict, f"checkpoint '{src}'")
     spec = get_network_spec(script)
-    net = build_network(script, config)
-    check_state_dict(net.state_dict(), converted, f"converted checkpoint '{src}'", spec.net_type)
+    with torch.device("meta"):  # keys and shapes only
+        expected = spec.builder(load_config(script, config)).state_dict()
+    if any(k.startswith("cls_head.") for k in expected) and not any(k.startswith("cls_head.") for k in converted):
+        raise CheckpointError(f"'{src}' has no score head (head.cls_head.*): it is an mmtracking stage-1 file "
+                              f"(stark_st1_r50_500e_*); {script} needs a stage-2 file (stark_st2_r50_50e_*), "
+                              f"or convert it with --tracker stark_s to use its weights without the score head")
+    check_state_dict(expected, converted, f"converted checkpoint '{src}'", spec.net_type)
     meta = obj.get("meta") if isinstance(obj, Mapping) else None
     result = {
         "net": {k: v.detach().cpu().contiguous() for k, v in converted.items()},
