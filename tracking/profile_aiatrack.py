@@ -17,20 +17,18 @@ import argparse
 import os
 import re
 import statistics
-import sys
 import time
 
+import _init_paths  # noqa: F401
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from lib.config import load_config  # noqa: E402
-from lib.models import build_network  # noqa: E402
-from lib.models.aiatrack import target_background_region  # noqa: E402
-from lib.test.tracker.aiatrack import AiATrackTracker, hyper_parameters  # noqa: E402
-from lib.test.tracker.base import TrackerParams  # noqa: E402
-from lib.utils.image import imread_rgb  # noqa: E402
-from lib.utils.misc import NestedTensor, resolve_device  # noqa: E402
+from lib.config import load_config
+from lib.models import build_network
+from lib.models.aiatrack import target_background_region
+from lib.test.tracker.aiatrack import AiATrackTracker, hyper_parameters
+from lib.test.tracker.base import TrackerParams
+from lib.utils.image import imread_rgb
+from lib.utils.misc import NestedTensor, resolve_device
 
 
 def _sync(device: torch.device) -> None:
