@@ -459,3 +459,26 @@ def test_loader_stacks_on_dim1_and_seeds_workers(layout):
     other = _loader(ds, workers=2)
     other.set_epoch(2)
     assert not torch.equal(next(iter(other))["search_anno"], b["search_anno"])
+
+
+def test_stark_st2_config_gives_two_templates_and_labels(layout):
+    """The same pipeline serves STARK-ST stage 2: trident_pro sampling, two templates, negative samples."""
+    from lib.config import load_config
+    from lib.train.base_functions import build_dataloaders, update_settings
+    from lib.train.run_training import make_settings
+
+    try:
+        cfg = load_config("stark_st2", "baseline")
+    except (KeyError, FileNotFoundError) as exc:
+        pytest.skip(f"STARK configs are not available: {exc}")
+    cfg.DATA.TRAIN.DATASETS_NAME, cfg.DATA.TRAIN.DATASETS_RATIO = ["GOT10K_train_full", "LASOT"], [1, 1]
+    cfg.DATA.VAL.DATASETS_NAME = ["GOT10K_train_full"]
+    cfg.DATA.SEARCH.SIZE, cfg.TRAIN.BATCH_SIZE, cfg.DATA.TRAIN.SAMPLE_PER_EPOCH = 160, 8, 8
+    env = FakeEnv(got10k_dir=layout["got"], lasot_dir=layout["lasot"], dataspec_path=layout["spec"])
+    settings = make_settings("stark_st2", "baseline", str(layout["tmp"] / "st2"), env=env, num_workers=0)
+    update_settings(settings, cfg)
+    loader, val = build_dataloaders(cfg, settings)
+    assert loader.dataset.frame_sample_mode == "trident_pro" and loader.dataset.train_cls and val.epoch_interval == 10
+    batch = next(iter(loader))
+    assert batch["template_images"].shape == (2, 8, 3, 128, 128) and batch["search_images"].shape == (1, 8, 3, 160, 160)
+    assert batch["label"].shape == (1, 8) and set(batch["label"].flatten().tolist()) <= {0.0, 1.0}

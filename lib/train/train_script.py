@@ -64,7 +64,7 @@ def build_trainer(settings, cfg: Optional[Config] = None, net: Optional[torch.nn
     if cfg is None:
         cfg = load_config(settings.script_name, settings.cfg_file)
     recipe = get_recipe(settings.script_name)
-    update_settings(settings, cfg)
+    (recipe.update_settings or update_settings)(settings, cfg)
     if recipe.settings_hook is not None:
         recipe.settings_hook(settings, cfg)
     log_dir = os.path.join(settings.save_dir, "logs")

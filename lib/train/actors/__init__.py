@@ -74,8 +74,11 @@ class TrainRecipe:
         load_previous_stage: load ``--script_prv/--config_prv``'s last checkpoint before training
             (STARK-ST stage 2); also done whenever those arguments are given.
         build_dataloaders: optional ``fn(cfg, settings) -> (loader_train, loader_val or None)`` replacing the
-            standard loaders of :func:`lib.train.base_functions.build_dataloaders`.
-        settings_hook: optional ``fn(settings, cfg)`` run after the standard settings update.
+            standard loaders of :func:`lib.train.base_functions.build_dataloaders` (AiATrack's reference
+            sampler, SparseTT's pair sampler).
+        update_settings: optional ``fn(settings, cfg)`` replacing :func:`lib.train.base_functions.update_settings`
+            (configs without the standard DATA.TEMPLATE/SEARCH keys).
+        settings_hook: optional ``fn(settings, cfg)`` run after the settings update.
     """
 
     script: str
@@ -85,6 +88,7 @@ class TrainRecipe:
     checkpoint_epochs: Callable[[int, int], bool] = ostrack_checkpoint_epochs
     load_previous_stage: bool = False
     build_dataloaders: Optional[Callable] = None
+    update_settings: Optional[Callable] = None
     settings_hook: Optional[Callable] = None
     extra: Dict = field(default_factory=dict)
 
