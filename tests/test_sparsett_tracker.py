@@ -75,7 +75,8 @@ class StubNet(nn.Module):
             return [torch.zeros(64, 1, 256)]
         cx, cy, w, h = self.boxes.unbind(1)
         xyxy = torch.stack([cx - (w - 1) / 2, cy - (h - 1) / 2, cx + (w - 1) / 2, cy + (h - 1) / 2], 1)
-        return self.score.view(1, -1, 1).clone(), xyxy.view(1, -1, 4), {}
+        p = self.score.view(1, -1, 1).clone()
+        return p, xyxy.view(1, -1, 4), {"cls_fc": p, "cls_conv": p}
 
 
 @pytest.fixture
@@ -83,8 +84,8 @@ def stub_tracker(monkeypatch):
     stub = StubNet()
     monkeypatch.setattr(sparsett_tracker, "build_network", lambda *a, **k: stub)
 
-    def make(dataset_name=None):
-        params = TrackerParams.create("sparsett", "sparsett_swin_fulldata", require_checkpoint=False)
+    def make(dataset_name=None, **extra):
+        params = TrackerParams.create("sparsett", "sparsett_swin_fulldata", require_checkpoint=False, **extra)
         return get_tracker_class("sparsett")(params, dataset_name), stub
 
     return make
@@ -159,6 +160,32 @@ def test_clamps_centre_into_the_frame_and_size_to_min(stub_tracker):
     assert (x + (w - 1) / 2, y + (h - 1) / 2) == pytest.approx((105.5, 105.5), abs=1e-4)
     with pytest.raises(ValueError):
         tracker.initialize(image, {"init_bbox": [10, 10, 0, 5]})
+
+
+class _Sink:
+    def __init__(self):
+        self.views = []
+
+    def register(self, data, mode, level, title, **kwargs):
+        self.views.append((title, mode, level))
+
+
+def test_debug_views_and_all_boxes(stub_tracker):
+    tracker, stub = stub_tracker("otb", debug=2, save_all_boxes=True)
+    tracker.debug_sink = _Sink()
+    image = np.zeros((240, 320, 3), np.uint8)
+    tracker.initialize(image, {"init_bbox": [50.0, 40.0, 30.0, 20.0]})
+    tracker.set_debug_ground_truth([51.0, 40.0, 30.0, 20.0])
+    out = tracker.track(image)
+    titles = {t for t, _, _ in tracker.debug_sink.views}
+    assert {"template", "Tracking", "search_region", "score_map", "score_map_penalty_window", "penalty",
+            "score_map_cls_fc", "score_map_cls_conv"} <= titles
+    assert len(out["all_boxes"]) == 4 * S * S and len(out["all_scores"]) == S * S
+    # candidate 0 is a 20x20 crop-pixel box on the anchor (0, 0): 144 crop px up-left of the centre
+    scale = Z_SIZE / math.sqrt(55 * 45)
+    cx, cy = 50 + 29 / 2 - 144 / scale, 40 + 19 / 2 - 144 / scale
+    assert out["all_boxes"][:4] == pytest.approx([cx - (20 / scale - 1) / 2, cy - (20 / scale - 1) / 2,
+                                                  20 / scale, 20 / scale], rel=1e-5)
 
 
 # -- real network on real frames ------------------------------------------------------------------
