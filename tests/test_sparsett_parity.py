@@ -171,10 +171,14 @@ def test_outputs_match_official(net, filled, fixture_files, tag):
     post = maps
     if bool(flipped.any()):
         post, _ = _run(net, filled[tag], fixture_files["inputs"], forced_indices=ref_topk)
+    print(f"\n[{tag}] top-k rows differing: {int(flipped.sum())} of {flipped.numel()} "
+          f"(smallest 32nd/33rd logit gap {float(gap.min()):.2e})")
     for name in MAP_NAMES + EXTRA_NAMES:
         ours = maps[name] if name in PRE_DECODER else post[name]
         assert tuple(ours.shape) == tuple(ref[name].shape), name
         err = max_errors(ours, ref[name])
+        print(f"[{tag}] {name:16s} max abs {err[0]:.2e}  max rel (|ref| >= 1e-5) {err[1]:.2e}  "
+              f"|ref| max {float(ref[name].abs().max()):.3g}")
         assert torch.allclose(ours, ref[name], rtol=RTOL, atol=ATOL), f"{tag}/{name}: {err}"
     # The network's own formulas, exactly: neck output = [decoder, f_x]; score = probabilistic OR; bbox = conv.
     assert torch.equal(post["neck_output"][:, 256:], post["f_x_adjusted"])

@@ -44,23 +44,30 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
-def time_calls(fn, device, warmup: int, iters: int) -> list:
-    """Milliseconds of ``iters`` calls of ``fn`` after ``warmup`` untimed ones."""
+def time_calls(fn, device, warmup: int, iters: int):
+    """Wall-clock and process CPU milliseconds of ``iters`` calls of ``fn`` after ``warmup`` untimed ones.
+
+    The CPU time (all threads of this process) shows the compute cost when other processes share the cores.
+    """
     for _ in range(warmup):
         fn()
     _sync(device)
-    times = []
+    wall, cpu = [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         _sync(device)
-        times.append(1000.0 * (time.perf_counter() - t0))
-    return times
+        wall.append(1000.0 * (time.perf_counter() - t0))
+        cpu.append(1000.0 * (time.process_time() - c0))
+    return wall, cpu
 
 
-def _summary(times: list) -> str:
+def _summary(times: list, cpu: list = None) -> str:
     med = statistics.median(times)
-    return f"median {med:.1f} ms (min {min(times):.1f}, max {max(times):.1f}, n={len(times)}) = {1000 / med:.2f} /s"
+    text = f"median {med:.1f} ms (min {min(times):.1f}, max {max(times):.1f}, n={len(times)}) = {1000 / med:.2f} /s"
+    if cpu:
+        text += f"; process CPU time median {statistics.median(cpu):.1f} ms"
+    return text
 
 
 def _cpu_name() -> str:
@@ -104,8 +111,8 @@ def main(argv=None) -> None:
         memory = net(z, phase="feature")
         feat = time_calls(lambda: net(z, phase="feature"), device, args.warmup, args.iters)
         track = time_calls(lambda: net(x, *memory, phase="track"), device, args.warmup, args.iters)
-    print(f"template feature (phase 'feature', {zs}x{zs}): {_summary(feat)}")
-    print(f"track step      (phase 'track', {xs}x{xs}):  {_summary(track)}")
+    print(f"template feature (phase 'feature', {zs}x{zs}): {_summary(*feat)}")
+    print(f"track step      (phase 'track', {xs}x{xs}):  {_summary(*track)}")
     del net
 
     if args.frames <= 0:
@@ -126,14 +133,15 @@ def main(argv=None) -> None:
     tracker.initialize(frames[0], {"init_bbox": init})
     _sync(device)
     init_ms = 1000.0 * (time.perf_counter() - t0)
-    times = []
+    times, cpu = [], []
     for frame in frames[1:]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tracker.track(frame)
         _sync(device)
         times.append(1000.0 * (time.perf_counter() - t0))
+        cpu.append(1000.0 * (time.process_time() - c0))
     h, w = frames[0].shape[:2]
-    print(f"tracker on '{args.sequence}' ({w}x{h}): initialize {init_ms:.1f} ms; track {_summary(times)}; "
+    print(f"tracker on '{args.sequence}' ({w}x{h}): initialize {init_ms:.1f} ms; track {_summary(times, cpu)}; "
           f"{1000.0 * len(times) / sum(times):.2f} frames/s over {len(times)} frames "
           f"({1000.0 * len(frames) / (sum(times) + init_ms):.2f} frames/s with the first frame)")
 
