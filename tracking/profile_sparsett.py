@@ -20,7 +20,6 @@ import time
 from contextlib import nullcontext
 
 import _init_paths  # noqa: F401
-import numpy as np
 import torch
 
 from lib.config import PROJECT_ROOT, load_config

@@ -22,11 +22,11 @@ Tensors are ``(B, L, C)`` token sequences with ``L = H*W`` row-major unless said
 
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 from timm.layers import DropPath
 from timm.models.swin_transformer import window_partition, window_reverse
