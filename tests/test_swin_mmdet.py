@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from timm.models.swin_transformer import get_relative_position_index
-
 from lib.models.backbones.swin import (PatchMerging, SwinTransformer, convert_microsoft_swin_checkpoint,
                                        load_pretrained_swin, mmdet_relative_position_index)
 from lib.utils.checkpoint import save_checkpoint_atomic
@@ -46,8 +44,11 @@ def test_padding_is_zero_padding_at_bottom_right():
 def test_relative_position_index_is_the_standard_table():
     idx = mmdet_relative_position_index((7, 7))
     assert idx.dtype == torch.int64 and idx.shape == (49, 49)
-    assert torch.equal(idx, get_relative_position_index(7, 7))
+    # mmdet's construction: double_step_seq(2 * Ww - 1, Wh, 1, Ww), plus its transpose, flipped left-right
+    seq = (torch.arange(0, 13 * 7, 13)[:, None] + torch.arange(7)[None, :]).reshape(1, -1)
+    assert torch.equal(idx, (seq + seq.T).flip(1))
     assert int(idx.sum()) == 201684  # the fixture's checksum of the constructed buffer
+    assert int(idx.min()) == 0 and int(idx.max()) == 168 and int(idx[0, 0]) == 84  # zero offset -> centre row
 
 
 def test_microsoft_merging_layout_converts_to_unfold_order():

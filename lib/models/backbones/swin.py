@@ -6,8 +6,10 @@ SparseTT (``videoanalyst/model/backbone/backbone_impl/swin_transformer.py``) car
 from timm's (``stages.{i}.blocks.{j}.attn.w_msa.qkv``, ``ffn.layers.0.0``, ``patch_embed.projection``,
 ``downsample.reduction``, one ``norm{i}`` per output stage) and it accepts inputs whose size is not a
 multiple of the patch or window size (SparseTT: 127 and 289 pixels), which timm's ``SwinTransformer``
-does not. So the modules here are our own, with timm's ``DropPath``, ``window_partition`` and
-``window_reverse`` inside. The padding rules are mmdet's, exactly:
+does not. So the modules here are our own, with timm's ``DropPath``, ``window_partition``,
+``window_reverse`` and ``get_relative_position_index`` inside (timm's ``WindowAttention`` does not fit either: it
+keeps ``relative_position_index`` out of the state_dict, while the official checkpoints hold it and the
+network uses the loaded values). The padding rules are mmdet's, exactly:
 
 * ``PatchEmbed``: zero-pad the image at the bottom/right to a multiple of the patch size ("corner"
   adaptive padding), conv ``kernel = stride = patch``, flatten, LayerNorm.
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 from timm.layers import DropPath
-from timm.models.swin_transformer import window_partition, window_reverse
+from timm.models.swin_transformer import get_relative_position_index, window_partition, window_reverse
 
 __all__ = ["mmdet_relative_position_index", "WindowMSA", "ShiftWindowMSA", "SwinFFN", "SwinBlock",
            "SwinBlockSequence", "PatchEmbed", "PatchMerging", "SwinTransformer",
@@ -39,15 +41,11 @@ __all__ = ["mmdet_relative_position_index", "WindowMSA", "ShiftWindowMSA", "Swin
 def mmdet_relative_position_index(window_size: Tuple[int, int]) -> torch.Tensor:
     """``(Wh*Ww, Wh*Ww)`` int64 index into the ``((2Wh-1)(2Ww-1), heads)`` relative position bias table.
 
-    Entry ``[i, j]`` is ``(dy + Wh - 1) * (2Ww - 1) + (dx + Ww - 1)`` with ``(dy, dx)`` the offset of
-    window position ``i`` from ``j``; mmdet builds it with ``double_step_seq`` and a flip, which gives the
-    same table as Microsoft's Swin (values ``0 .. (2Wh-1)(2Ww-1)-1``).
+    Entry ``[i, j]`` is ``(dy + Wh - 1) * (2Ww - 1) + (dx + Ww - 1)`` with ``(dy, dx)`` the offset of window
+    position ``i`` from ``j`` (values ``0 .. (2Wh-1)(2Ww-1)-1``). mmdet builds it with ``double_step_seq``
+    and a flip; the table is the same as Microsoft's and timm's, so timm's helper builds it.
     """
-    wh, ww = window_size
-    seq1 = torch.arange(0, (2 * ww - 1) * wh, 2 * ww - 1)
-    seq2 = torch.arange(0, ww, 1)
-    coords = (seq1[:, None] + seq2[None, :]).reshape(1, -1)
-    return (coords + coords.T).flip(1).contiguous()
+    return get_relative_position_index(int(window_size[0]), int(window_size[1]))
 
 
 class WindowMSA(nn.Module):
