@@ -50,7 +50,8 @@ def fill_ostrack_recipe(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, tor
 
 def state_dict_checksums(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Tuple[float, float]]:
     """``{key: (sum, sum of |x|)}`` in float64, the format of the fixtures' ``__checksums.json``."""
-    return {k: (float(v.double().sum()), float(v.double().abs().sum())) for k, v in state_dict.items()}
+    return {k: (float(v.sum(dtype=torch.float64)), float(v.abs().sum(dtype=torch.float64)))
+            for k, v in state_dict.items()}
 
 
 def max_errors(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5) -> Tuple[float, float]:
