@@ -36,7 +36,8 @@ def topk_softmax(logits: torch.Tensor, top_k: int) -> Tuple[torch.Tensor, torch.
     values, indices = torch.topk(logits, k=min(int(top_k), logits.shape[-1]), dim=-1)
     # As the official code: subtract the row maximum, softmax over the kept values, scatter into zeros.
     kept = torch.softmax(values - values.max(dim=-1, keepdim=True).values, dim=-1)
-    return torch.zeros_like(logits).scatter(-1, indices, kept), indices
+    # (under CUDA autocast the softmax is float32 while the logits are half: scatter into the softmax dtype)
+    return torch.zeros_like(logits, dtype=kept.dtype).scatter(-1, indices, kept), indices
 
 
 class TopKMultiheadAttention(nn.MultiheadAttention):
