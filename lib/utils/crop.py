@@ -113,7 +113,8 @@ def transform_image_to_crop(
         box_extract: ``(4,)`` xywh box (image pixels) the crop was centred on.
         resize_factor: the factor returned by :func:`sample_target`.
         crop_sz: ``(2,)`` crop size in pixels (``[S, S]``).
-        normalize: divide the result by ``crop_sz``.
+        normalize: divide the result by the crop side ``crop_sz[0]`` (as the official code does; a
+            ``(4,)`` box cannot be divided by the ``(2,)`` size).
 
     Returns:
         ``(4,)`` xywh box in crop pixels, or normalised to ``[0, 1]`` of the crop. The crop centre is
@@ -124,7 +125,7 @@ def transform_image_to_crop(
     box_out_center = (crop_sz - 1) / 2 + (box_in_center - box_extract_center) * resize_factor
     box_out_wh = box_in[2:4] * resize_factor
     box_out = torch.cat((box_out_center - 0.5 * box_out_wh, box_out_wh))
-    return box_out / crop_sz if normalize else box_out
+    return box_out / crop_sz[0] if normalize else box_out
 
 
 def map_box_back(pred_box_cxcywh: Sequence[float], prev_state_xywh: Sequence[float], search_size: int,
