@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -79,12 +80,15 @@ def count_macs(net: nn.Module, inputs: Sequence[Any]) -> Dict[str, float]:
     """
     out: Dict[str, float] = {}
     try:
-        from thop import profile
+        with warnings.catch_warnings():  # thop uses distutils' deprecated LooseVersion
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from thop import profile
     except ImportError:
         profile = None
     if profile is not None:
         model = copy.deepcopy(net)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             macs, _ = profile(model, inputs=tuple(inputs), verbose=False)
         out["thop"] = float(macs)
         del model
