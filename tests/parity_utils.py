@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-__all__ = ["recipe_value", "recipe_state_dict", "fill_state_dict_recipe", "check_checksums", "max_errors",
-           "assert_close_report", "load_reference_keys"]
+__all__ = ["recipe_value", "fill_ostrack_recipe", "recipe_state_dict", "fill_state_dict_recipe",
+           "state_dict_checksums", "check_checksums", "max_errors", "assert_close_report", "load_reference_keys"]
 
 
 def recipe_value(name: str, shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -41,22 +41,28 @@ def recipe_value(name: str, shape, dtype: torch.dtype = torch.float32) -> torch.
     return v.to(dtype)
 
 
-def recipe_state_dict(net_or_shapes: Union[nn.Module, Mapping[str, torch.Size]]) -> Dict[str, torch.Tensor]:
-    """Recipe-filled state_dict for a network (or a ``{name: shape}`` mapping)."""
+def fill_ostrack_recipe(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The recipe value of every entry of ``state_dict`` (names, shapes and dtypes only; the given tensors are
+    not changed). Integer buffers other than ``num_batches_tracked`` get the float value truncated."""
+    return {name: recipe_value(name, ref.shape, ref.dtype) for name, ref in state_dict.items()}
+
+
+def recipe_state_dict(net_or_shapes: Union[nn.Module, Mapping[str, Sequence[int]]]) -> Dict[str, torch.Tensor]:
+    """Recipe-filled state_dict of a network, or of a ``{name: shape}`` mapping (float32 entries)."""
     if isinstance(net_or_shapes, nn.Module):
-        shapes = {k: (v.shape, v.dtype) for k, v in net_or_shapes.state_dict().items()}
-    else:
-        shapes = {k: (torch.Size(v), torch.float32) for k, v in net_or_shapes.items()}
-    out = {}
-    for name, (shape, dtype) in shapes.items():
-        out[name] = recipe_value(name, shape, dtype if dtype.is_floating_point else torch.int64)
-    return out
+        return fill_ostrack_recipe(net_or_shapes.state_dict())
+    return {name: recipe_value(name, shape) for name, shape in net_or_shapes.items()}
 
 
 def fill_state_dict_recipe(net: nn.Module) -> nn.Module:
     """Fill ``net`` with the recipe (strict load), put it in eval mode and return it."""
     net.load_state_dict(recipe_state_dict(net), strict=True)
     return net.eval()
+
+
+def state_dict_checksums(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Tuple[float, float]]:
+    """``{key: (sum, sum of |x|)}`` in float64, the format of the fixtures' ``__checksums.json``."""
+    return {k: (float(v.double().sum()), float(v.double().abs().sum())) for k, v in state_dict.items()}
 
 
 def check_checksums(net: nn.Module, checksums_json: Union[str, Path], rel: float = 1e-9) -> int:
@@ -70,13 +76,12 @@ def check_checksums(net: nn.Module, checksums_json: Union[str, Path], rel: float
     """
     ref = json.loads(Path(checksums_json).read_text())
     ref = ref.get("checksums_sum_abssum", ref)
-    sd = net.state_dict()
-    assert set(sd) == set(ref), (f"key sets differ: missing {sorted(set(ref) - set(sd))[:5]}, "
-                                 f"extra {sorted(set(sd) - set(ref))[:5]}")
+    mine = state_dict_checksums(net.state_dict())
+    assert set(mine) == set(ref), (f"key sets differ: missing {sorted(set(ref) - set(mine))[:5]}, "
+                                   f"extra {sorted(set(mine) - set(ref))[:5]}")
     bad = []
     for k, (s, a) in ref.items():
-        t = sd[k].detach().double()
-        ts, ta = t.sum().item(), t.abs().sum().item()
+        ts, ta = mine[k]
         if abs(ts - s) > rel * max(1.0, abs(a)) or abs(ta - a) > rel * max(1.0, abs(a)):
             bad.append(f"{k}: ({ts}, {ta}) vs reference ({s}, {a})")
     assert not bad, "fill recipe not reproduced: " + "; ".join(bad[:5])

@@ -8,7 +8,6 @@ import os
 import pickle
 import sys
 import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -256,6 +255,14 @@ def test_tracker_on_real_sequence_writes_boxes_inside_the_frame(tracker, tmp_pat
     assert np.array_equal(arr, np.asarray(boxes).astype(int))
     assert (arr[:, :2] >= 0).all() and (arr[:, 2:] > 0).all()
     assert (arr[:, 0] + arr[:, 2] <= W).all() and (arr[:, 1] + arr[:, 3] <= H).all()
+
+
+def test_template_box_is_normalised_by_the_crop_side():
+    from lib.utils.crop import transform_image_to_crop
+
+    box = torch.tensor([100.0, 60.0, 50.0, 50.0])  # template crop side 2 * 50 = 100 px, resized to 128
+    out = transform_image_to_crop(box, box, 128 / 100, torch.tensor([128.0, 128.0]), normalize=True)
+    torch.testing.assert_close(out, torch.tensor([31.5 / 128, 31.5 / 128, 0.5, 0.5]))
 
 
 def test_tracker_rejects_bad_init_boxes(tracker):

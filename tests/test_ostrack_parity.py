@@ -159,3 +159,32 @@ def test_candidate_elimination_order_and_restoration():
     for _ in range(3):
         counts.append(math.ceil(0.7 * counts[-1]))
     assert counts == [576, 404, 283, 199]
+
+
+class _DivisionAttention(Attention):
+    """Stand-in for GRM's division attention: only its extra module, to check the key layout."""
+
+    def __init__(self, dim, **kwargs):
+        super().__init__(dim, **kwargs)
+        self.divide_predict = torch.nn.Sequential(torch.nn.Linear(2 * dim, 384), torch.nn.GELU(),
+                                                  torch.nn.Linear(384, 192), torch.nn.GELU(),
+                                                  torch.nn.Linear(192, 2), torch.nn.LogSoftmax(dim=-1))
+
+
+def test_vit_stack_hosts_the_grm_backbone_layout():
+    """GRM builds on this ViT: a per-block attention class and the x-before-z position embeddings
+    reproduce the official GRM backbone keys and shapes exactly."""
+    from lib.models.backbones.vit import VisionTransformer
+
+    class GRMLikeBackbone(VisionTransformer):
+        pos_embed_order = ("x", "z")
+
+    ref = {k[len("backbone."):]: v for k, v in
+           load_reference_keys(need_shared("reference", "keys", "grm__vitb_256_ep300.json")).items()
+           if k.startswith("backbone.")}
+    with torch.device("meta"):
+        bb = GRMLikeBackbone(attn_layer=[Attention] + [_DivisionAttention] * 11, weight_init=False)
+        bb.finetune_track(search_size=256, template_size=128)
+    sd = bb.state_dict()
+    assert list(sd) == list(ref)
+    assert all(list(v.shape) == ref[k] for k, v in sd.items())

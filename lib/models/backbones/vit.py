@@ -15,12 +15,16 @@ norm2, mlp.fc1, mlp.fc2}``, ``norm``.
 Extension points:
 
 * :class:`Attention` splits its work into :meth:`~Attention.project_qkv`,
-  :meth:`~Attention.attention_weights` and :meth:`~Attention.project_out`; a subclass (GRM's division
-  attention) adds its own modules (``attn.divide_predict``) and overrides ``forward`` or
-  ``attention_weights``.
+  :meth:`~Attention.attention_logits`, :meth:`~Attention.attention_weights` and
+  :meth:`~Attention.project_out`; a subclass (GRM's division attention) adds its own modules
+  (``attn.divide_predict``, registered after ``qkv``/``proj`` as officially) and overrides ``forward``
+  to build its policy and replace the softmax, reusing the other steps.
 * :class:`Block` takes ``attn_layer``; :class:`VisionTransformer` takes one attention class or one per
   block, and exposes :meth:`~Block.forward_attention` / :meth:`~Block.forward_mlp` so a backbone can act
   between the two halves of a block (OSTrack's candidate elimination, :class:`VisionTransformerCE`).
+* A backbone subclass overrides ``forward`` (the block loop) and may set :attr:`VisionTransformer.pos_embed_order`
+  (GRM registers ``pos_embed_x`` before ``pos_embed_z``). ``Block.forward(x, **kwargs)`` hands ``kwargs`` to its
+  attention and returns ``(x, aux)``.
 
 Sources: OSTrack ``lib/models/ostrack/{vit.py, vit_ce.py, base_backbone.py}``,
 ``lib/models/layers/{attn.py, attn_blocks.py}`` (botaoye/OSTrack @ 33b5e12); GRM ``lib/models/grm/vit.py``;
@@ -31,7 +35,6 @@ Tracking: A One-Stream Framework", ECCV 2022, Sec. 3.1-3.2.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
@@ -90,6 +93,10 @@ class Attention(nn.Module):
         q, k, v = qkv.unbind(0)
         return q, k, v
 
+    def attention_logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """``q k^T / sqrt(D)``: ``(B, H, N, N)`` from ``q, k`` ``(B, H, N, D)``."""
+        return (q @ k.transpose(-2, -1)) * self.scale
+
     def attention_weights(self, q: torch.Tensor, k: torch.Tensor,
                           key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Post-softmax, post-dropout attention ``(B, H, N, N)``.
@@ -98,7 +105,7 @@ class Attention(nn.Module):
             q, k: ``(B, H, N, D)``.
             key_padding_mask: optional ``(B, N)`` bool, True for keys nobody may attend to.
         """
-        attn = (q @ k.transpose(-2, -1)) * self.scale
+        attn = self.attention_logits(q, k)
         if key_padding_mask is not None:
             attn = attn.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         attn = attn.softmax(dim=-1)

@@ -8,7 +8,6 @@ image and clip it (10-pixel margin). There is no template update, score threshol
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -18,6 +17,7 @@ from lib.models import build_network
 from lib.models.layers.candidate_elimination import generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, hann2d, map_box_back, sample_target, transform_image_to_crop
+from lib.utils.misc import autocast_context
 
 __all__ = ["OSTrackTracker", "masked_search_visualization"]
 
@@ -87,12 +87,6 @@ class OSTrackTracker(BaseTracker):
         self.box_mask_z: Optional[torch.Tensor] = None
         self.z_patch_arr: Optional[np.ndarray] = None
 
-    def _autocast(self):
-        if self.params.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.float16 if self.params.precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """Crop the template around ``info['init_bbox']`` (xywh pixels) and build the CE template mask.
 
@@ -125,7 +119,7 @@ class OSTrackTracker(BaseTracker):
         x_patch_arr, resize_factor, _ = sample_target(image, self.state, self.search_factor,
                                                       output_sz=self.search_size)
         search = self.preprocessor(x_patch_arr)
-        with self._autocast():
+        with autocast_context(self.device, self.params.precision):
             out = self.network(template=self.template, search=search, ce_template_mask=self.box_mask_z)
 
         pred_score_map = out["score_map"].float()

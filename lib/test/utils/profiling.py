@@ -17,7 +17,6 @@ import platform
 import statistics
 import time
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -25,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lib.utils.misc import autocast_context
+
 __all__ = ["example_inputs", "count_parameters", "count_macs", "time_forward", "time_tracker", "hardware_info",
-           "autocast_context", "LatencyStats", "load_sequence_frames"]
+           "LatencyStats", "load_sequence_frames"]
 
 
 @dataclass
@@ -102,14 +103,6 @@ def count_macs(net: nn.Module, inputs: Sequence[Any]) -> Dict[str, float]:
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             out["fvcore"] = float(analysis.total())
     return out
-
-
-def autocast_context(device: torch.device, precision: str):
-    """``torch.autocast`` for fp16/bf16 on ``device``; a no-op for fp32."""
-    if precision == "fp32":
-        return nullcontext()
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def _sync(device: torch.device) -> None:
