@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up: creates .venv, installs every dependency and writes default local.py files
-# (never overwriting existing ones). Usage: bash install.sh [--with-chromium]
+# (never overwriting existing ones), and visdom's web assets so that its server works offline.
+# Usage: bash install.sh [--with-chromium]   (Chromium, and npm if missing, for the browser test)
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -17,6 +18,8 @@ APT_PKGS=(libturbojpeg0)
 [ "$WITH_CHROMIUM" = 1 ] && APT_PKGS+=(chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# npm fetches visdom's web assets (below); the browser test needs them, so --with-chromium brings it too.
+if [ "$WITH_CHROMIUM" = 1 ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -34,6 +37,16 @@ VPY=.venv/bin/python
 "$VPY" -m pip install -q "setuptools<70" wheel
 "$VPY" -m pip install -q --no-build-isolation "visdom==0.2.4"
 "$VPY" -m pip install -q -r requirements.txt
+
+# visdom's JavaScript/CSS/fonts/MathJax from npm, so that `python -m visdom.server` starts offline
+# (it downloads them at every start otherwise, and dies without internet). Never fails the install.
+if command -v npm >/dev/null 2>&1; then
+  "$VPY" tracking/visdom_assets.py || echo "install.sh: WARNING: visdom's web assets were not installed (see above);" \
+    "python -m visdom.server will try to download them. Retry: $VPY tracking/visdom_assets.py" >&2
+else
+  echo "install.sh: WARNING: npm not found, so visdom's web assets were not installed; python -m visdom.server" \
+    "needs internet at start. Install npm and run: $VPY tracking/visdom_assets.py" >&2
+fi
 
 # Default local.py files (train and test); existing ones are kept as they are.
 if [ -f lib/train/admin/local.py ] && [ -f lib/test/evaluation/local.py ]; then

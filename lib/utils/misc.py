@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import contextmanager, nullcontext
-from typing import Iterator, Optional, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so tools that only need atomic_write start fast
+    import torch
 
 __all__ = ["NestedTensor", "atomic_write", "resolve_device", "autocast_context"]
 
@@ -67,6 +68,8 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
     Raises:
         RuntimeError: if CUDA is asked for and not available.
     """
+    import torch
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
@@ -84,6 +87,8 @@ def autocast_context(device: Union[str, torch.device], precision: str = "fp32"):
     """
     if precision == "fp32":
         return nullcontext()
+    import torch
+
     dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
     if precision not in dtypes:
         raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")

@@ -8,6 +8,7 @@ the analysis works on annotation-only folders.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence as Seq, Union
 
@@ -29,14 +30,25 @@ class Sequence:
         object_class: class name where the benchmark has one.
         target_visible: optional ``(N,)`` bool, False where the target is absent (LaSOT, AVisT).
         attributes: optional ``{attribute: bool}`` per-sequence flags (LaSOT, OTB).
+        results_subdir: sub-folder of a tracker's results folder that holds this sequence's result
+            files. Default: ``dataset`` for ``'got10k'`` and ``'trackingnet'`` (the OSTrack layout the
+            submission scripts read), none otherwise. VOT sets ``vot2018``/``vot2020``/``vot2022``
+            because the years share sequence names.
     """
+
+    #: datasets whose result files go to ``<results_dir>/<dataset>/`` (OSTrack ``running.py``).
+    SUBDIR_DATASETS = ("got10k", "trackingnet")
 
     def __init__(self, name: str, frames: List[Any], dataset: str, ground_truth_rect: np.ndarray,
                  init_data: Optional[Dict[int, Dict[str, Any]]] = None, object_class: Optional[str] = None,
-                 target_visible: Optional[np.ndarray] = None, attributes: Optional[Dict[str, bool]] = None):
+                 target_visible: Optional[np.ndarray] = None, attributes: Optional[Dict[str, bool]] = None,
+                 results_subdir: Optional[str] = None):
         self.name = name
         self.frames = frames
         self.dataset = dataset
+        if results_subdir is None and dataset in self.SUBDIR_DATASETS:
+            results_subdir = dataset
+        self.results_subdir = results_subdir
         self.ground_truth_rect = np.asarray(ground_truth_rect, dtype=np.float64)
         self.object_class = object_class
         self.target_visible = None if target_visible is None else np.asarray(target_visible, dtype=bool)
@@ -78,6 +90,13 @@ class Sequence:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def result_base(self, results_dir: str) -> str:
+        """``<results_dir>[/<results_subdir>]/<name>``: append ``.txt`` for the boxes and ``_time.txt``
+        for the per-frame times (the official result-file layout)."""
+        if self.results_subdir:
+            return os.path.join(results_dir, self.results_subdir, self.name)
+        return os.path.join(results_dir, self.name)
+
     def __repr__(self) -> str:
         return f"Sequence({self.name!r}, dataset={self.dataset!r}, frames={len(self.frames)})"
 
@@ -110,7 +129,10 @@ class SequenceList(list):
 class BaseDataset:
     """Base class of the benchmark datasets.
 
-    Subclasses set ``self.base_path`` and implement :meth:`get_sequence_list` and :meth:`__len__`.
+    Subclasses set ``self.base_path`` and either implement :meth:`get_sequence_list` and
+    :meth:`__len__`, or (preferred) :meth:`sequence_names` and :meth:`_sequence_by_name`, which give
+    :meth:`get_sequence` (one sequence, reading only its own files), :meth:`get_sequence_list` and
+    ``len()`` for free.
     """
 
     name = "base"
@@ -118,8 +140,68 @@ class BaseDataset:
     def __init__(self, base_path: Optional[str] = None):
         self.base_path = base_path
 
-    def __len__(self) -> int:
+    @staticmethod
+    def resolve_base_path(base_path: Optional[str], field: str, what: str) -> str:
+        """``base_path`` if given (it must be a folder), else the local.py field ``field``.
+
+        Raises:
+            SettingsError: the field is unset or names a missing folder (message: field, local.py,
+                environment variable).
+            FileNotFoundError: an explicit ``base_path`` that is not a folder.
+        """
+        if base_path is not None:
+            if not os.path.isdir(base_path):
+                from .annotations import DatasetFolderError
+
+                raise DatasetFolderError(f"{what}: dataset folder '{base_path}' does not exist")
+            return os.fspath(base_path)
+        from .environment import env_settings
+
+        return env_settings().require(field, what=what)
+
+    def sequence_names(self) -> List[str]:
+        """Names of the sequences, in the benchmark's order (no annotation file is read)."""
         raise NotImplementedError
 
-    def get_sequence_list(self) -> SequenceList:
+    def _sequence_by_name(self, name: str) -> "Sequence":
+        """Build one sequence, reading only its own files (implemented by the name-based datasets)."""
         raise NotImplementedError
+
+    def get_sequence(self, key: Union[int, str]) -> "Sequence":
+        """One sequence by index (int, or a string of digits that is not a name) or by name.
+
+        Datasets that implement :meth:`_sequence_by_name` read only that sequence's files; others
+        build the whole list and pick from it.
+
+        Raises:
+            IndexError: an index out of range or an unknown name (the message lists similar names).
+        """
+        try:
+            names = self.sequence_names()
+        except NotImplementedError:
+            names = None
+        seqs = None
+        if names is None:
+            seqs = self.get_sequence_list()
+            names = [s.name for s in seqs]
+        if isinstance(key, (int, np.integer)) or (isinstance(key, str) and key.isdigit() and key not in names):
+            idx = int(key)
+            if not -len(names) <= idx < len(names):
+                raise IndexError(f"sequence index {idx} out of range: {type(self).__name__} has {len(names)} sequences")
+            key = names[idx]
+        elif key not in names:
+            close = [n for n in names if key.lower() in n.lower()][:10]
+            hint = f"; similar names: {', '.join(close)}" if close else f"; first names: {', '.join(names[:5])}"
+            raise IndexError(f"no sequence '{key}' in {type(self).__name__} ({len(names)} sequences){hint}")
+        if seqs is None:
+            try:
+                return self._sequence_by_name(key)
+            except NotImplementedError:
+                seqs = self.get_sequence_list()
+        return seqs[key]
+
+    def get_sequence_list(self) -> SequenceList:
+        return SequenceList([self._sequence_by_name(n) for n in self.sequence_names()])
+
+    def __len__(self) -> int:
+        return len(self.sequence_names())

@@ -13,7 +13,8 @@ from typing import Optional
 
 from .data import BaseDataset, SequenceList
 
-__all__ = ["DatasetInfo", "DATASETS", "load_dataset", "get_dataset", "list_datasets"]
+__all__ = ["DatasetInfo", "DATASETS", "ALIASES", "UnknownDatasetError", "canonical_name", "load_dataset", "get_dataset",
+           "list_datasets"]
 
 DatasetInfo = namedtuple("DatasetInfo", ["module", "class_name", "kwargs"])
 
@@ -30,6 +31,8 @@ DATASETS = {
     "uav10fps": DatasetInfo(_P + "uavdataset", "UAV10fpsDataset", {}),
     "nfs": DatasetInfo(_P + "nfsdataset", "NFSDataset", {}),
     "tc128": DatasetInfo(_P + "tc128dataset", "TC128Dataset", {}),
+    "tc128ce": DatasetInfo(_P + "tc128dataset", "TC128Dataset", {"ce_only": True}),
+    "tpl_nootb": DatasetInfo(_P + "tc128dataset", "TC128Dataset", {"exclude_otb": True}),
     "avist": DatasetInfo(_P + "avistdataset", "AVisTDataset", {}),
     "vot18": DatasetInfo(_P + "votdataset", "VOTDataset", {"year": 18}),
     "vot20": DatasetInfo(_P + "votdataset", "VOTDataset", {"year": 20}),
@@ -38,6 +41,26 @@ DATASETS = {
 ALIASES = {"lasot_ext": "lasot_extension_subset", "otb2015": "otb", "otb100": "otb", "uav123": "uav",
            "uav123_10fps": "uav10fps", "vot": "vot18", "vot2018": "vot18", "vot2020": "vot20", "vot2022": "vot22",
            "got10k": "got10k_test", "tn": "trackingnet", "tpl": "tc128"}
+
+
+class UnknownDatasetError(KeyError):
+    """A dataset name that is not registered (the message lists the registered names)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+def canonical_name(name: str) -> str:
+    """The registry key of ``name`` (aliases resolved, lower case).
+
+    Raises:
+        UnknownDatasetError: unknown name.
+    """
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in DATASETS:
+        raise UnknownDatasetError(f"unknown dataset '{name}'; registered datasets: {', '.join(list_datasets())} "
+                                  f"(aliases: {', '.join(sorted(ALIASES))})")
+    return key
 
 
 def list_datasets():
@@ -49,12 +72,9 @@ def load_dataset(name: str, base_path: Optional[str] = None, **kwargs) -> BaseDa
     """The dataset object of ``name`` (aliases accepted), reading from ``base_path`` if given.
 
     Raises:
-        KeyError: unknown name (the message lists the registered names).
+        UnknownDatasetError: unknown name (a KeyError; the message lists the registered names).
     """
-    key = ALIASES.get(name.lower(), name.lower())
-    info = DATASETS.get(key)
-    if info is None:
-        raise KeyError(f"unknown dataset '{name}'; registered datasets: {', '.join(list_datasets())}")
+    info = DATASETS[canonical_name(name)]
     module = importlib.import_module(info.module)
     cls = getattr(module, info.class_name)
     return cls(base_path=base_path, **dict(info.kwargs, **kwargs))

@@ -76,7 +76,8 @@ class TrackerParams:
         """Build the parameters of tracker ``name`` with config ``config_name``.
 
         Without ``checkpoint`` the trainer's output path is used (``<save_dir>/checkpoints/train/...``
-        with the config's ``TEST.EPOCH``).
+        with the config's ``TEST.EPOCH``). A tracker registered without a config script gets an empty
+        config, and ``checkpoint`` as given.
 
         Raises:
             MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
@@ -85,7 +86,12 @@ class TrackerParams:
         from lib.models import get_network_spec
         from lib.test.tracker import get_tracker_entry
 
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         entry = get_tracker_entry(name)
+        if entry.script is None:  # a tracker without experiment configs (test doubles, plugins)
+            return cls(name=name, script="", config_name=str(config_name), cfg=Config({}), checkpoint=checkpoint,
+                       device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
         cfg = load_config(entry.script, config_name)
         if checkpoint is None and require_checkpoint:
             spec = get_network_spec(entry.script)
@@ -98,8 +104,6 @@ class TrackerParams:
                     f"(<save_dir>/checkpoints/train/<script>/<config>/<NetType>_ep<TEST.EPOCH>.pth.tar, "
                     f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
             checkpoint = path
-        if precision not in ("fp32", "fp16", "bf16"):
-            raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
                    device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
 
@@ -175,7 +179,31 @@ class BaseTracker:
         self._debug_gt = None if box_xywh is None else [float(v) for v in box_xywh]
 
     def debug_show(self, data: Any, mode: str, level: int, title: str, **kwargs) -> None:
-        """Send a debug view (``mode`` in image/heatmap/Tracking/text/info_dict/lineplot) to the sink
-        when ``level <= self.debug``; a no-op otherwise."""
-        if self.debug_sink is not None and level <= self.debug:
-            self.debug_sink.register(data, mode, level, title, **kwargs)
+        """Send a debug view to the attached sink (``lib/test/utils/debug.py``); a no-op without one
+        (debug 0), so a tracker may call it unconditionally.
+
+        Args:
+            data: the view (modes and data: see ``lib.test.utils.debug``). ``'Tracking'`` views are
+                ``(image, predicted box, ...)`` or, as in the official OSTrack,
+                ``(image, self._debug_gt, predicted box, ...)``; either way the ground truth of
+                :meth:`set_debug_ground_truth` is drawn as the ground truth (``gt_bbox``).
+            mode: ``Tracking``, ``image``, ``heatmap``, ``featmap``, ``info_dict``, ``text`` or ``lineplot``.
+            level: debug level of the block: shown iff ``level <= debug``; blocks above it are still
+                listed (hidden) in visdom's Block List, where they can be switched on.
+            title: block name (the visdom window id).
+        """
+        sink = self.debug_sink
+        if sink is None:
+            return
+        if mode == "Tracking":
+            if isinstance(data, (tuple, list)) and len(data) >= 2 and data[1] is self._debug_gt:
+                data = (data[0],) + tuple(data[2:])  # (image, gt, pred...): the gt slot holds our own box
+            if self._debug_gt is not None:
+                kwargs.setdefault("gt_bbox", self._debug_gt)
+        sink.register(data, mode, level, title, **kwargs)
+
+    def debug_frame_done(self) -> None:
+        """End of a frame for the debug views (the runner calls it after ``initialize``/``track``):
+        numbers the next frame's views and waits while the user has paused the run in visdom."""
+        if self.debug_sink is not None:
+            self.debug_sink.frame_done()

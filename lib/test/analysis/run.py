@@ -1,0 +1,74 @@
+"""One analysis run: extract (or load) the per-sequence results, print the tables, write plots and JSON."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, Optional, Sequence as Seq
+
+from .extract import extract_results
+from .plots import plot_results
+from .protocols import get_rules
+from .report import (compute_scores, format_table, per_attribute_scores, per_sequence_scores, summary_dict,
+                     write_json)
+from .results import TrackerResults
+
+__all__ = ["analyse"]
+
+
+def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protocol: str = "pytracking",
+            report_dir: Optional[str] = None, skip_missing: bool = False, force: bool = False, plot: bool = False,
+            per_attribute: bool = False, per_sequence: bool = False, json_path: Optional[str] = None,
+            verbose: bool = True, out: Callable[[str], None] = print) -> Dict:
+    """Analyse ``trackers`` on ``sequences`` and report.
+
+    Args:
+        trackers: result sources.
+        sequences: the SequenceList of the dataset.
+        dataset_name: registry name (shown in tables / JSON).
+        protocol: ``'pytracking'`` or ``'official'``.
+        report_dir: ``<result_plot_path>/<report_name>``: cache, plots; None: no cache, no plots.
+        skip_missing: leave out sequences with a missing/short result file (warning) instead of raising.
+        force: ignore the cache.
+        plot: write success / precision / normalized-precision plots (PNG + PDF) into ``report_dir``.
+        per_attribute / per_sequence: print (and put in the JSON) the breakdowns.
+        json_path: write the JSON summary there.
+        verbose: print progress lines.
+        out: where text goes.
+
+    Returns:
+        The JSON summary dict (see :func:`~lib.test.analysis.report.summary_dict`), with ``"plots"``
+        listing written plot files when ``plot``.
+    """
+    ed = extract_results(trackers, sequences, protocol=protocol, dataset_name=dataset_name, report_dir=report_dir,
+                         skip_missing=skip_missing, force=force, verbose=verbose)
+    rules = sorted({(r.name, r.description) for r in (get_rules(protocol, d) for d in {s.dataset for s in sequences})})
+    out(f"Dataset {dataset_name}, protocol '{protocol}': " + "; ".join(f"{n} = {d}" for n, d in rules))
+    out(f"Reporting results over {int(ed.valid_sequence.sum())} / {len(ed.sequences)} sequences")
+    scores = compute_scores(ed)
+    out(format_table(scores))
+
+    attr_tables = None
+    if per_attribute:
+        attr_tables = {}
+        for metric in [m for m in ("auc", "precision", "norm_precision", "ao") if m in scores.columns]:
+            attr_tables[metric] = per_attribute_scores(ed, sequences, metric)
+            out("")
+            out(format_table(attr_tables[metric], f"Per-attribute {metric}:"))
+    seq_table = None
+    if per_sequence:
+        seq_table = per_sequence_scores(ed)
+        out("")
+        metric = "AUC" if "auc" in scores.columns else "AO"
+        out(format_table(seq_table, f"Per-sequence {metric}:"))
+
+    summary = summary_dict(ed, scores, attr_tables, seq_table)
+    if plot:
+        if report_dir is None:
+            raise ValueError("plots need a report folder (result_plot_path)")
+        written = plot_results(ed, report_dir, title_prefix=dataset_name)
+        summary["plots"] = written
+        out("Plots: " + ", ".join(written))
+    if json_path:
+        write_json(json_path, summary)
+        out(f"JSON summary: {os.path.abspath(json_path)}")
+    return summary

@@ -1,0 +1,47 @@
+"""TrackingNet test set (Mueller et al., "TrackingNet: A Large-Scale Dataset and Benchmark for Object
+Tracking in the Wild", ECCV 2018; pytracking/OSTrack ``trackingnetdataset.py``).
+
+Layout under ``trackingnet_path``::
+
+    TEST/anno/<seq>.txt           first frame's box (comma-separated xywh)
+    TEST/frames/<seq>/0.jpg ...   0-based frame numbers
+
+The sequence list is the ``.txt`` files of ``TEST/anno`` (511 in the official release), sorted by
+name. Result files go to ``<results_dir>/trackingnet/`` (the layout ``transform_trackingnet.py`` reads).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+from .annotations import check_box_count, read_boxes, require_dir, sorted_frames
+from .data import BaseDataset, Sequence
+
+__all__ = ["TrackingNetDataset"]
+
+
+class TrackingNetDataset(BaseDataset):
+    """TrackingNet ``TEST``. ``base_path`` defaults to ``trackingnet_path``."""
+
+    name = "trackingnet"
+
+    def __init__(self, base_path: Optional[str] = None, subset: str = "TEST"):
+        super().__init__()
+        self.base_path = self.resolve_base_path(base_path, "trackingnet_path",
+                                                "TrackingNet (TEST/anno/<seq>.txt, TEST/frames/<seq>/0.jpg)")
+        self.subset = subset
+        anno_dir = require_dir(os.path.join(self.base_path, subset, "anno"), f"TrackingNet {subset} annotations")
+        self.names = sorted(f[:-4] for f in os.listdir(anno_dir) if f.endswith(".txt"))
+
+    def sequence_names(self) -> List[str]:
+        return list(self.names)
+
+    def _sequence_by_name(self, name: str) -> Sequence:
+        anno = os.path.join(self.base_path, self.subset, "anno", f"{name}.txt")
+        gt = read_boxes(anno, negative="error")
+        folder = os.path.join(self.base_path, self.subset, "frames", name)
+        frames = sorted_frames(folder)
+        if len(gt) > 1 and frames:
+            check_box_count(gt, len(frames), anno, f"the .jpg files of '{folder}'")
+        return Sequence(name, frames, "trackingnet", gt)

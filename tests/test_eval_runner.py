@@ -1,0 +1,251 @@
+"""The test runner: result layout and format, crash safety (a sequence that raises, a killed run
+rerun), resume, worker devices, the tracker registry's errors and the test.py command line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from lib.test.evaluation.got10kdataset import GOT10KDataset
+from lib.test.evaluation.running import SetupError, run_dataset, run_tracker, worker_device
+from lib.test.evaluation.tracker import Tracker
+from lib.test.tracker import TRACKER_MODULES_ENV, UnknownTrackerError, add_tracker_module
+from tests.conftest import PROJECT_ROOT, need_shared
+
+N_FRAMES = 7
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKING_RESULTS_PATH", str(tmp_path / "results"))
+    monkeypatch.setenv("TRACKING_RESULT_PLOT_PATH", str(tmp_path / "plots"))
+    monkeypatch.setenv("TRACKING_SAVE_DIR", str(tmp_path / "out"))  # debug PNG views go below it
+    monkeypatch.setenv(TRACKER_MODULES_ENV, "tests.dummy_trackers")
+    add_tracker_module("tests.dummy_trackers")
+    return tmp_path
+
+
+def make_val(root, n_seqs=4, widths=None):
+    """GOT-10k val layout: frames are solid BGR (10, 10, 200) so red = 200 in RGB."""
+    split = root / "got10k" / "val"
+    names = [f"GOT-10k_Val_{i:06d}" for i in range(1, n_seqs + 1)]
+    os.makedirs(split)
+    (split / "list.txt").write_text("\n".join(names) + "\n")
+    for k, name in enumerate(names):
+        d = split / name
+        os.makedirs(d)
+        for i in range(1, N_FRAMES + 1):
+            cv2.imwrite(str(d / f"{i:08d}.jpg"), np.full((24, 32, 3), (10, 10, 200), np.uint8))
+        w = (widths or {}).get(k, 10)
+        np.savetxt(d / "groundtruth.txt", np.tile([5.7, 6, w, 12], (N_FRAMES, 1)), fmt="%g", delimiter=",")
+    return root / "got10k", names
+
+
+def read_result(path):
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f]
+
+
+def test_results_layout_format_and_resume(env):
+    base, names = make_val(env)
+    seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
+    trk = Tracker("dummy_static", "cfg", "got10k_val", run_id=3)
+    res = run_dataset(seqs, [trk], progress=False)
+    assert [r.status for r in res] == ["done"] * 4 and all(r.frames == N_FRAMES for r in res)
+    out_dir = env / "results" / "dummy_static" / "cfg_003" / "got10k"
+    rows = read_result(out_dir / f"{names[0]}.txt")
+    # frame 0 = init box truncated to int; later frames shifted by round(red / 64) = 3 (frames read as RGB)
+    assert rows[0] == ["5", "6", "10", "12"] and rows[1] == ["8", "6", "10", "12"] and len(rows) == N_FRAMES
+    times = np.loadtxt(out_dir / f"{names[0]}_time.txt")
+    assert times.shape == (N_FRAMES,) and (times >= 0).all()
+    assert sorted(os.listdir(out_dir)) == sorted([f"{n}.txt" for n in names] + [f"{n}_time.txt" for n in names])
+    mtime = os.path.getmtime(out_dir / f"{names[1]}.txt")
+    os.remove(out_dir / f"{names[2]}.txt")
+    res = run_dataset(seqs, [trk], progress=False)
+    assert sorted(r.status for r in res) == ["done", "skipped", "skipped", "skipped"]
+    assert [r.sequence for r in res if r.status == "done"] == [names[2]]
+    assert os.path.getmtime(out_dir / f"{names[1]}.txt") == mtime
+
+
+def test_failing_sequence_is_logged_and_run_goes_on(env):
+    base, names = make_val(env, widths={1: 13})
+    seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
+    res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_raise", "cfg")], progress=False)}
+    out_dir = env / "results" / "dummy_raise" / "cfg" / "got10k"
+    assert res[names[1]].status == "failed" and "dummy failure on frame 2" in res[names[1]].error
+    log = (out_dir / f"{names[1]}_error.log").read_text()
+    assert "Traceback" in log and "RuntimeError: dummy failure on frame 2" in log
+    assert not (out_dir / f"{names[1]}.txt").exists() and not (out_dir / f"{names[1]}_time.txt").exists()
+    assert all(res[n].status == "done" and (out_dir / f"{n}.txt").exists() for n in names if n != names[1])
+    # a sequence whose first box cannot initialise a tracker fails with a message naming it
+    bad = seqs[0].__class__("zero_box", seqs[0].frames, "got10k", [[1, 2, 0, 5]])
+    res = run_dataset([bad], [Tracker("dummy_static", "cfg")], progress=False)
+    assert res[0].status == "failed" and "sequence 'zero_box': cannot initialise" in res[0].error
+    # a tracker that returns NaN fails the sequence with a message naming the frame
+    res = run_dataset(seqs[:1], [Tracker("dummy_nan", "cfg")], progress=False)
+    assert res[0].status == "failed" and "frame 1" in res[0].error and "4 finite numbers" in res[0].error
+    # a later successful run of the same sequence removes the stale log
+    (env / "results" / "dummy_static" / "cfg" / "got10k").mkdir(parents=True, exist_ok=True)
+    stale = env / "results" / "dummy_static" / "cfg" / "got10k" / f"{names[1]}_error.log"
+    stale.write_text("old")
+    run_dataset(seqs[1:2], [Tracker("dummy_static", "cfg")], progress=False)
+    assert not stale.exists()
+
+
+def _closed_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ground_truth_reaches_debug_view_only(env, monkeypatch):
+    probe = env / "probe.jsonl"
+    monkeypatch.setenv("DUMMY_PROBE_FILE", str(probe))
+    port = _closed_port()  # no visdom server answers there: the views go to PNG files
+    base, names = make_val(env, n_seqs=1)
+    result = env / "results" / "dummy_gt_probe" / "cfg" / "got10k" / f"{names[0]}.txt"
+    for debug in (1, 0):
+        run_tracker("dummy_gt_probe", "cfg", dataset_name="got10k_val", dataset_path=str(base), debug=debug,
+                    precision="bf16", visdom_server="127.0.0.1", visdom_port=port, progress=False)
+        assert result.exists() == (debug == 0)  # debug runs save nothing (official behaviour)
+    pngs = sorted((env / "out" / "debug" / "dummy_gt_probe" / "cfg" / names[0]).glob("*.png"))
+    assert len(pngs) == N_FRAMES - 1  # one 'Tracking' view per tracked frame, from the debug run only
+    calls = [json.loads(line) for line in probe.read_text().splitlines()]
+    assert len(calls) == 2 * N_FRAMES
+    for c in calls:
+        assert c["keys"] == (["init_bbox"] if c["kind"] == "init" else ["previous_output"])
+        assert c["precision"] == "bf16" and c["visdom"] == {"server": "127.0.0.1", "port": port}
+        assert c["dataset"] == "got10k_val" and c["device"] == "cpu"
+    assert all(c["debug_gt"] == [5.7, 6.0, 10.0, 12.0] and c["debug"] == 1 for c in calls[:N_FRAMES])
+    assert all(c["debug_gt"] is None and c["debug"] == 0 for c in calls[N_FRAMES:])
+
+
+def test_debug_run_raises_and_saves_nothing(env):
+    base, names = make_val(env, n_seqs=2, widths={1: 13})
+    with pytest.raises(RuntimeError, match="dummy failure"):
+        run_tracker("dummy_raise", "cfg", dataset_name="got10k_val", dataset_path=str(base), sequence=1, debug=1,
+                    progress=False)
+    res = run_tracker("dummy_static", "cfg", dataset_name="got10k_val", dataset_path=str(base), sequence=names[0],
+                      debug=1, progress=False)
+    assert res[0].status == "done" and not (env / "results" / "dummy_static").exists()
+
+
+def test_sequence_selection_and_setup_errors(env):
+    base, names = make_val(env, n_seqs=3)
+    res = run_tracker("dummy_static", "cfg", dataset_name="got10k_val", dataset_path=str(base), sequence="2",
+                      progress=False)
+    assert [r.sequence for r in res] == [names[2]]
+    res = run_tracker("dummy_static", "cfg", dataset_name="GOT10K_VAL", dataset_path=str(base), sequence=names[0],
+                      progress=False)
+    assert [r.sequence for r in res] == [names[0]]
+    with pytest.raises(SetupError, match=r"unknown tracker 'nope'; registered trackers: .*dummy_static"):
+        run_tracker("nope", "cfg", dataset_name="got10k_val", dataset_path=str(base))
+    with pytest.raises(UnknownTrackerError):
+        Tracker("nope", "cfg")
+    with pytest.raises(SetupError, match="unknown dataset 'gotcha'"):
+        run_tracker("dummy_static", "cfg", dataset_name="gotcha")
+    with pytest.raises(SetupError, match=r"sequence index 7 out of range"):
+        run_tracker("dummy_static", "cfg", dataset_name="got10k_val", dataset_path=str(base), sequence=7)
+    with pytest.raises(SetupError, match=r"dataset folder '.*missing' does not exist"):
+        run_tracker("dummy_static", "cfg", dataset_name="got10k_val", dataset_path=str(env / "missing"))
+    with pytest.raises(SetupError, match=r"plugin module 'no_such_plugin'"):
+        run_tracker("dummy_static", "cfg", dataset_name="got10k_val", tracker_modules=["no_such_plugin"])
+
+
+def test_worker_device_assignment(monkeypatch):
+    import torch
+
+    assert worker_device(5, 2, device="cuda:7") == "cuda:7"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert worker_device(3, 2) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert [worker_device(k, 2) for k in range(5)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
+    assert [worker_device(k, None) for k in (0, 3, 5)] == ["cuda:0", "cuda:3", "cuda:1"]
+    assert worker_device(1, 0) == "cpu"
+
+
+def test_real_vot_bag_results(env, shared_data):
+    base = need_shared("data", "vot")
+    res = run_tracker("dummy_static", "cfg", dataset_name="vot18", dataset_path=str(base), sequence="bag",
+                      progress=False)
+    assert res[0].status == "done" and res[0].frames == 196
+    rows = read_result(env / "results" / "dummy_static" / "cfg" / "vot2018" / "bag.txt")
+    assert len(rows) == 196 and rows[0] == ["292", "128", "145", "132"]  # polygon box, truncated
+
+
+def _test_py_main(monkeypatch):
+    """``main`` of tracking/test.py, imported in this process (a subprocess would import torch again)."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "tracking"))
+    spec = importlib.util.spec_from_file_location("tracking_test_entry", PROJECT_ROOT / "tracking" / "test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_cli_spawned_workers_failure_exit_status(env, capfd, monkeypatch):
+    base, names = make_val(env, widths={1: 13})
+    main = _test_py_main(monkeypatch)
+    args = ["dummy_raise", "cfg", "--dataset_name", "got10k_val", "--dataset_path", str(base), "--threads", "2",
+            "--tracker_module", "tests.dummy_trackers", "--no_progress"]
+    assert main(args) == 1
+    err = capfd.readouterr().err
+    assert f"failed: dummy_raise/cfg {names[1]}: RuntimeError: dummy failure on frame 2" in err
+    assert "4 jobs: 3 done, 0 skipped (results existed), 1 failed" in err
+    assert "Traceback" in err  # the worker printed the traceback
+    out_dir = env / "results" / "dummy_raise" / "cfg" / "got10k"
+    assert sorted(p for p in os.listdir(out_dir) if p.endswith(".txt") and "_time" not in p) == \
+        [f"{n}.txt" for n in names if n != names[1]]
+    assert main(["nope", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base)]) == 2
+    assert "test.py: error: unknown tracker 'nope'; registered trackers:" in capfd.readouterr().err
+
+
+def test_worker_that_dies_fails_its_jobs_instead_of_hanging(env):
+    base, names = make_val(env, n_seqs=3, widths={1: 17})
+    seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
+    res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_exit", "cfg")], threads=1, progress=False)}
+    assert res[names[0]].status == "done"
+    assert res[names[1]].status == "failed" and "worker process died" in res[names[1]].error
+    assert res[names[2]].status == "failed"  # the pool is broken: rerunning the command resumes it
+    out_dir = env / "results" / "dummy_exit" / "cfg" / "got10k"
+    assert sorted(f for f in os.listdir(out_dir) if not f.endswith("_time.txt")) == [f"{names[0]}.txt"]
+
+
+def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
+    base, names = make_val(env, n_seqs=4)
+    out_dir = env / "results" / "dummy_sleep" / "cfg" / "got10k"
+    args = ["dummy_sleep", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base),
+            "--tracker_module", "tests.dummy_trackers", "--no_progress"]
+    env_vars = dict(os.environ, DUMMY_SLEEP_S="0.1")
+    env_vars.pop(TRACKER_MODULES_ENV, None)
+    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tracking" / "test.py")] + args, cwd=str(PROJECT_ROOT),
+                            env=env_vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and not (out_dir / f"{names[0]}.txt").exists():
+            time.sleep(0.02)
+        time.sleep(0.15)  # kill in the middle of the next sequence
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = sorted(f for f in os.listdir(out_dir) if f.endswith(".txt") and "_time" not in f)
+    assert 1 <= len(finished) < 4
+    for f in finished:  # only complete files, never a partial one
+        assert len(read_result(out_dir / f)) == N_FRAMES
+        assert len(np.loadtxt(out_dir / f.replace(".txt", "_time.txt"))) == N_FRAMES
+    mtimes = {f: os.path.getmtime(out_dir / f) for f in finished}
+    monkeypatch.setenv("DUMMY_SLEEP_S", "0")
+    assert _test_py_main(monkeypatch)(args) == 0
+    assert f"4 jobs: {4 - len(finished)} done, {len(finished)} skipped" in capsys.readouterr().err
+    assert all(os.path.getmtime(out_dir / f) == t for f, t in mtimes.items())
+    assert all(len(read_result(out_dir / f"{n}.txt")) == N_FRAMES for n in names)

@@ -1,0 +1,61 @@
+"""Run a tracker on a benchmark (or one sequence of it) and write the raw result files.
+
+    python tracking/test.py <tracker> <config> --dataset <name> [--sequence NAME_OR_INDEX] [--threads N]
+        [--num_gpus G] [--runid K] [--debug L] [--checkpoint PATH] [--device DEV] [--precision fp32|fp16|bf16]
+        [--dataset_path DIR] [--tracker_module MODULE] [--visdom_server HOST --visdom_port PORT]
+
+Results: <results_path>/<tracker>/<config>[_<runid:03d>]/<seq>.txt (+ <seq>_time.txt); GOT-10k and
+TrackingNet in the got10k/ and trackingnet/ sub-folders. Finished sequences are skipped, so rerunning
+the same command resumes a killed run. Exit status: 0 if every sequence finished, 1 if any failed,
+2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder).
+"""
+
+import argparse
+import sys
+
+import _init_paths  # noqa: F401
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tracker_name", help="registered tracker name (ostrack, grm, stark_s, stark_st, aiatrack, sparsett)")
+    parser.add_argument("tracker_param", help="config name (experiments/<script>/<name>.yaml) or a YAML path")
+    parser.add_argument("--dataset", "--dataset_name", dest="dataset", default="otb",
+                        help="benchmark name (default otb); see lib/test/evaluation/datasets.py")
+    parser.add_argument("--dataset_path", default=None, help="read the dataset from this folder instead of local.py's")
+    parser.add_argument("--sequence", default=None, help="one sequence: its index (tried first) or its name")
+    parser.add_argument("--threads", type=int, default=0, help="worker processes (0 = run in this process)")
+    parser.add_argument("--num_gpus", type=int, default=None, help="GPUs to spread the workers over (default: all)")
+    parser.add_argument("--runid", type=int, default=None, help="run id: results go to <config>_<runid:03d>")
+    parser.add_argument("--debug", type=int, default=0, help="debug level (>0: no skipping, nothing saved, errors raise)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file (default: the trainer's output path)")
+    parser.add_argument("--device", default=None, help="force a device for every worker (cpu, cuda, cuda:1)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"), help="inference precision")
+    parser.add_argument("--tracker_module", action="append", default=[],
+                        help="import this module first (it registers extra trackers); repeatable")
+    parser.add_argument("--visdom_server", default=None, help="visdom server for --debug views")
+    parser.add_argument("--visdom_port", type=int, default=None, help="visdom port for --debug views")
+    parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+
+    from lib.test.evaluation.running import SetupError, run_tracker
+
+    try:
+        results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,
+                              sequence=args.sequence, run_id=args.runid, debug=args.debug, threads=args.threads,
+                              num_gpus=args.num_gpus, checkpoint=args.checkpoint, device=args.device,
+                              precision=args.precision, dataset_path=args.dataset_path,
+                              tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
+                              visdom_port=args.visdom_port, progress=not args.no_progress)
+    except SetupError as exc:
+        print(f"test.py: error: {exc}", file=sys.stderr)
+        return 2
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"failed: {r.tracker} {r.sequence}: {r.error}" + (f" (see {r.error_log})" if r.error_log else ""),
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
