@@ -257,6 +257,28 @@ def test_tracker_on_real_sequence_writes_boxes_inside_the_frame(tracker, tmp_pat
     assert (arr[:, 0] + arr[:, 2] <= W).all() and (arr[:, 1] + arr[:, 3] <= H).all()
 
 
+def test_tracker_debug_views(tracker, tmp_path):
+    from lib.test.utils.debug import make_debug_sink
+
+    frames, gt = _otb_crossing(2)
+    tracker.debug_sink = make_debug_sink(1, "ostrack", CE_CONFIG, "Crossing", out_dir=tmp_path, use_visdom=False)
+    try:
+        tracker.set_debug_ground_truth(gt[0])
+        tracker.initialize(imread_rgb(str(frames[0])), {"init_bbox": gt[0].tolist()})
+        tracker.debug_frame_done()
+        tracker.set_debug_ground_truth(gt[1])
+        tracker.track(imread_rgb(str(frames[1])))
+        tracker.debug_frame_done()
+    finally:
+        tracker.debug_sink = None
+        tracker.set_debug_ground_truth(None)
+    written = {p.name for p in tmp_path.rglob("*.png")}
+    for view in ("Tracking", "search_region", "template", "score_map", "score_map_hann", "masked_search"):
+        assert any(view in name for name in written), f"no '{view}' view among {sorted(written)}"
+    masked = next(p for p in tmp_path.rglob("*masked_search*.png"))
+    assert cv2.imread(str(masked)).shape == (256, (256 + 8) * 4, 3)  # search + one copy per CE stage
+
+
 def test_template_box_is_normalised_by_the_crop_side():
     from lib.utils.crop import transform_image_to_crop
 

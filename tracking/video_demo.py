@@ -7,12 +7,14 @@ Without --init_box the first box is drawn with the mouse (needs a display). With
 trainer's output (<save_dir>/checkpoints/train/<script>/<config>/<Net>_ep<TEST.EPOCH>.pth.tar) is used.
 """
 import argparse
+import os
 import sys
 
 import _init_paths  # noqa: F401
 
 from lib.test.tracker import get_tracker_class, list_trackers
 from lib.test.tracker.base import MissingCheckpointError, TrackerParams
+from lib.test.utils.debug import make_debug_sink
 from lib.test.utils.video import display_available, open_frame_source, run_video_demo
 
 
@@ -30,7 +32,9 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     parser.add_argument("--max_frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no_display", action="store_true", help="do not show frames even with a display")
-    parser.add_argument("--debug", type=int, default=0, help="debug level of the tracker")
+    parser.add_argument("--debug", type=int, default=0, help="debug level: views in visdom, else PNG files")
+    parser.add_argument("--visdom_server", default="127.0.0.1", help="visdom server for --debug views")
+    parser.add_argument("--visdom_port", type=int, default=8097, help="visdom port for --debug views")
     return parser, parser.parse_args(argv)
 
 
@@ -46,6 +50,9 @@ def main(argv=None):
     except (MissingCheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
         parser.exit(2, f"error: {exc}\n")
     tracker = get_tracker_class(args.tracker_name)(params, "video")
+    tracker.debug_sink = make_debug_sink(args.debug, args.tracker_name, args.tracker_param,
+                                         os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0],
+                                         args.visdom_server, args.visdom_port)
     boxes, fps = run_video_demo(tracker, source, args.init_box, save_video=args.save_video,
                                 save_boxes=args.save_boxes, show=show, max_frames=args.max_frames)
     print(f"{len(boxes)} frames, {fps:.2f} frames/s (tracking only) on {params.device}, precision {args.precision}")

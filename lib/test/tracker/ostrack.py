@@ -35,7 +35,7 @@ def masked_search_visualization(search_patch: np.ndarray, removed_indexes: Seque
         removed_indexes: per stage, ``(1, removed_k)`` original token indices.
 
     Returns:
-        ``(S, (S + 8) * (1 + stages), 3)`` float64 image.
+        ``(S, (S + 8) * (1 + stages), 3)`` uint8 image.
     """
     image = np.asarray(search_patch)
     H, W, _ = image.shape
@@ -54,7 +54,7 @@ def masked_search_visualization(search_patch: np.ndarray, removed_indexes: Seque
         bg = np.full((H, W + 8, 3), 255.0)
         bg[:, :W] = img
         padded.append(bg)
-    return np.concatenate(padded, axis=1)
+    return np.concatenate(padded, axis=1).astype(np.uint8)
 
 
 class OSTrackTracker(BaseTracker):
@@ -130,7 +130,7 @@ class OSTrackTracker(BaseTracker):
         prev_state = self.state
         self.state = clip_box(map_box_back(pred_box, prev_state, self.search_size, resize_factor), H, W, margin=10)
 
-        if self.debug:
+        if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
             self._show_debug(image, x_patch_arr, pred_score_map, response, out)
         result: Dict[str, Any] = {"target_bbox": self.state}
         if self.save_all_boxes:
@@ -142,11 +142,11 @@ class OSTrackTracker(BaseTracker):
     def _show_debug(self, image, x_patch_arr, score_map, response, out) -> None:
         """The official visdom views: Tracking, search_region, template, score_map, score_map_hann, masked_search."""
         self.debug_show((image, self._debug_gt, self.state), "Tracking", 1, "Tracking")
-        self.debug_show(torch.from_numpy(x_patch_arr).permute(2, 0, 1), "image", 1, "search_region")
-        self.debug_show(torch.from_numpy(self.z_patch_arr).permute(2, 0, 1), "image", 1, "template")
+        self.debug_show(x_patch_arr, "image", 1, "search_region")
+        self.debug_show(self.z_patch_arr, "image", 1, "template")
         self.debug_show(score_map.view(self.feat_sz, self.feat_sz).cpu(), "heatmap", 1, "score_map")
         self.debug_show(response.view(self.feat_sz, self.feat_sz).cpu(), "heatmap", 1, "score_map_hann")
         removed = out.get("removed_indexes_s")
         if removed and all(r is not None for r in removed):
             masked = masked_search_visualization(x_patch_arr, [r.cpu().numpy() for r in removed])
-            self.debug_show(torch.from_numpy(masked).permute(2, 0, 1), "image", 1, "masked_search")
+            self.debug_show(masked, "image", 1, "masked_search")

@@ -4,7 +4,8 @@ The official ``Tracker.run_video`` (OSTrack ``lib/test/evaluation/tracker.py``) 
 OpenCV, lets the user draw the first box with ``cv2.selectROI`` when none is given, draws the box on
 each frame and optionally saves the boxes (int, tab-separated). Differences here: frames go to the
 tracker as RGB (the official demo passed OpenCV's BGR frames), the annotated video can be written,
-it runs headless when a box is given, and a progress bar shows the frame rate.
+it runs headless when a box is given, and a progress bar shows the frame rate. Drawing, the video
+writer and the window are those of :mod:`lib.vis` (shared with the result playback).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -21,8 +23,8 @@ import numpy as np
 from lib.utils.image import FrameReadError, imread_rgb
 from lib.utils.misc import atomic_write
 
-__all__ = ["FrameSource", "open_frame_source", "display_available", "select_roi", "draw_box", "run_video_demo",
-           "write_boxes", "IMAGE_EXTENSIONS"]
+__all__ = ["FrameSource", "open_frame_source", "display_available", "select_roi", "run_video_demo", "write_boxes",
+           "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -127,26 +129,11 @@ def select_roi(frame_rgb: np.ndarray, window: str = "Select target ROI and press
     return [float(x), float(y), float(w), float(h)]
 
 
-def draw_box(frame_rgb: np.ndarray, box: Sequence[float], text: str = "", color=(0, 255, 0)) -> np.ndarray:
-    """A BGR copy of the frame with the xywh box (int pixels) and an optional caption drawn on it."""
-    out = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
-    x, y, w, h = [int(v) for v in box]
-    cv2.rectangle(out, (x, y), (x + w, y + h), color, 3)
-    if text:
-        cv2.putText(out, text, (20, 30), cv2.FONT_HERSHEY_COMPLEX_SMALL, 1, (0, 0, 0), 1)
-    return out
-
-
 def write_boxes(path: str, boxes: Sequence[Sequence[float]], delimiter: str = "\t") -> None:
     """Write boxes as ints, one ``x y w h`` row per frame (the runner's result format), atomically."""
     arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).astype(int)
     with atomic_write(path) as f:
         np.savetxt(f, arr, delimiter=delimiter, fmt="%d")
-
-
-def _fourcc(path: str) -> int:
-    ext = os.path.splitext(path)[1].lower()
-    return cv2.VideoWriter_fourcc(*("MJPG" if ext == ".avi" else "mp4v"))
 
 
 def run_video_demo(tracker, source: FrameSource, init_box: Optional[Sequence[float]] = None,
@@ -155,12 +142,13 @@ def run_video_demo(tracker, source: FrameSource, init_box: Optional[Sequence[flo
     """Track through ``source`` from ``init_box`` (or a box drawn by the user).
 
     Args:
-        tracker: an initialised-able tracker (``initialize(image, {'init_bbox': box})``, ``track(image)``).
+        tracker: a tracker (``initialize(image, {'init_bbox': box})``, ``track(image)``); its debug views
+            go to ``tracker.debug_sink`` when one is attached (``debug_frame_done`` is called per frame).
         source: from :func:`open_frame_source`.
         init_box: first-frame box xywh in pixels; None asks the user (needs a display).
-        save_video: write the annotated frames there (``.mp4`` with mp4v, ``.avi`` with MJPG), atomically.
+        save_video: write the annotated frames there (``.mp4``/``.avi``/...; the file appears when complete).
         save_boxes: write the boxes there (ints, tab-separated), atomically.
-        show: show each annotated frame in a window (``q`` stops).
+        show: show each annotated frame in a window (``q`` or Esc stops).
         max_frames: stop after that many frames (including the first).
         progress: show a tqdm progress bar.
 
@@ -170,68 +158,51 @@ def run_video_demo(tracker, source: FrameSource, init_box: Optional[Sequence[flo
 
     Raises:
         ValueError: an invalid first box; RuntimeError: no box and no display; FrameReadError: a frame
-        that cannot be read; OSError: the output video cannot be written.
+        that cannot be read; IOError: the output video cannot be written.
     """
     from tqdm import tqdm
 
-    frames = iter(source)
-    first = next(frames)
-    if init_box is None:
-        init_box = select_roi(first)
-    tracker.initialize(first, {"init_bbox": list(init_box)})
-    boxes: List[List[float]] = [[float(v) for v in init_box]]
+    from lib.vis.draw import PALETTE, draw_boxes
+    from lib.vis.video import FrameDisplay, VideoFileWriter
 
-    writer, tmp_video = None, None
-    if save_video:
-        os.makedirs(os.path.dirname(os.path.abspath(save_video)) or ".", exist_ok=True)
-        root, ext = os.path.splitext(save_video)
-        tmp_video = f"{root}.tmp{os.getpid()}{ext or '.mp4'}"
-        H, W = first.shape[:2]
-        writer = cv2.VideoWriter(tmp_video, _fourcc(save_video), float(source.fps), (W, H))
-        if not writer.isOpened():
-            raise OSError(f"cannot write video '{save_video}' (OpenCV VideoWriter failed for this format)")
-
-    window = "Tracking (q: quit)"
     total = source.num_frames if max_frames is None else min(max_frames, source.num_frames or max_frames)
-    bar = tqdm(total=total, unit="frame", desc=source.description, disable=not progress)
+    boxes: List[List[float]] = []
     elapsed = 0.0
-    done = False
-    try:
-        def emit(frame, box, text):
-            annotated = draw_box(frame, box, text)
+    with ExitStack() as stack:  # the video file appears only if every frame went through
+        stack.callback(source.close)
+        frames = iter(source)
+        first = next(frames)
+        if init_box is None:
+            init_box = select_roi(first)
+        writer = stack.enter_context(VideoFileWriter(save_video, fps=source.fps)) if save_video else None
+        display = FrameDisplay("Tracking (q: quit)") if show else None
+        if display is not None:
+            stack.callback(display.close)
+        bar = stack.enter_context(tqdm(total=total, unit="frame", desc=source.description, disable=not progress))
+        frame, keep_going = first, True
+        while keep_going:
+            if not boxes:
+                tracker.initialize(frame, {"init_bbox": list(init_box)})
+                box = [float(v) for v in init_box]
+            else:
+                t0 = time.perf_counter()
+                box = [float(v) for v in tracker.track(frame)["target_bbox"]]
+                elapsed += time.perf_counter() - t0
+            if hasattr(tracker, "debug_frame_done"):
+                tracker.debug_frame_done()
+            boxes.append(box)
+            annotated = draw_boxes(frame, [box], colors=[PALETTE[0]], thickness=3)
             if writer is not None:
                 writer.write(annotated)
-            if show:
-                cv2.imshow(window, annotated)
-                return (cv2.waitKey(1) & 0xFF) == ord("q")
-            return False
-
-        stop = emit(first, boxes[0], "Initial box")
-        bar.update(1)
-        for frame in frames:
-            if stop or (max_frames is not None and len(boxes) >= max_frames):
-                break
-            t0 = time.perf_counter()
-            out = tracker.track(frame)
-            elapsed += time.perf_counter() - t0
-            box = [float(v) for v in out["target_bbox"]]
-            boxes.append(box)
-            stop = emit(frame, box, "Tracking")
+            if display is not None:
+                keep_going = display.show(annotated)
             bar.update(1)
             if elapsed > 0:
                 bar.set_postfix(fps=f"{(len(boxes) - 1) / elapsed:.2f}")
-        done = True
-    finally:
-        bar.close()
-        source.close()
-        if writer is not None:
-            writer.release()
-            if done:
-                os.replace(tmp_video, save_video)
-            elif os.path.exists(tmp_video):
-                os.remove(tmp_video)
-        if show:
-            cv2.destroyAllWindows()
+            if max_frames is not None and len(boxes) >= max_frames:
+                break
+            frame = next(frames, None)
+            keep_going = keep_going and frame is not None
     if save_boxes:
         write_boxes(save_boxes, boxes)
     fps = (len(boxes) - 1) / elapsed if elapsed > 0 else float("nan")
