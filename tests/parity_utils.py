@@ -1,8 +1,11 @@
-"""Shared helpers of the parity tests: the deterministic weight fill of the reference fixtures and
-the comparisons against the official outputs.
+"""Shared helpers of the parity tests: the deterministic weight fills of the fixtures in
+``../shared/reference/parity`` and the comparisons against the official outputs.
 
-The fill recipe (``../shared/reference/OSTRACK_GRM.md`` section 8, also used for GRM and SparseTT)
-sets every ``state_dict`` entry from its name and shape only:
+Each official fixture was produced by filling every state_dict entry of the official network from its
+key name and shape. The recipes differ between tracker families, so each has its own function here:
+:func:`fill_stark_recipe` (STARK/AiATrack, STARK_AIATRACK.md section 9) and the OSTrack/GRM/SparseTT
+recipe (``OSTRACK_GRM.md`` section 8, ``parity/SPARSETT_FIXTURE.md``), which sets every entry from its
+name and shape only:
 
 * ``*num_batches_tracked``: 0 (int64 scalar), nothing drawn;
 * otherwise ``r = torch.randn(shape, generator=Generator().manual_seed(zlib.crc32(name)))`` (float32, CPU)
@@ -20,7 +23,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-__all__ = ["recipe_value", "fill_ostrack_recipe", "recipe_state_dict", "fill_state_dict_recipe",
+__all__ = ["fill_stark_recipe", "recipe_value", "fill_ostrack_recipe", "recipe_state_dict", "fill_state_dict_recipe",
            "state_dict_checksums", "check_checksums", "max_errors", "assert_close_report", "load_reference_keys"]
 
 
@@ -110,3 +113,41 @@ def load_reference_keys(path: Union[str, Path]) -> Dict[str, list]:
     """``{state_dict key: shape}`` of an official network from ``reference/keys/<tracker>__<config>.json``."""
     data = json.loads(Path(path).read_text())
     return dict(data["state_dict"])
+
+
+_NORM_TYPES = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, _NORM_TYPES) or type(module).__name__ == "FrozenBatchNorm2d"
+
+
+@torch.no_grad()
+def fill_stark_recipe(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Fill ``model`` in place with the STARK/AiATrack fixture recipe (STARK_AIATRACK.md section 9).
+
+    For every state_dict key: ``noise = torch.normal(0, 0.02, shape, generator=manual_seed(crc32(key)))``;
+    the value is ``noise``, except ``*.num_batches_tracked`` (left as built), ``*.running_var``
+    (``1 + |noise|``) and ``<module>.weight`` of LayerNorm / BatchNorm1d / BatchNorm2d /
+    FrozenBatchNorm2d modules (``1 + noise``). Attention ``in_proj_weight`` etc. are plain noise.
+
+    Returns:
+        The filled state_dict (the model is loaded with it strictly).
+    """
+    modules = dict(model.named_modules())
+    state = model.state_dict()
+    filled = {}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            filled[key] = value.clone()
+            continue
+        gen = torch.Generator().manual_seed(zlib.crc32(key.encode("utf-8")))
+        noise = torch.normal(0.0, 0.02, size=tuple(value.shape), generator=gen)
+        prefix, _, leaf = key.rpartition(".")
+        if leaf == "running_var":
+            noise = 1 + noise.abs()
+        elif leaf == "weight" and _is_norm(modules.get(prefix, nn.Identity())):
+            noise = 1 + noise
+        filled[key] = noise.to(value.dtype)
+    model.load_state_dict(filled, strict=True)
+    return filled

@@ -11,7 +11,7 @@ from lib.test.evaluation.datasets import load_dataset
 from lib.test.evaluation.frames import FramePaths
 from lib.test.evaluation.lasotdataset import LASOT_ATTRIBUTES, LaSOTDataset, LaSOTExtensionSubsetDataset
 from lib.test.evaluation.otbdataset import OTBDataset, load_otb_info
-from lib.test.utils.box_files import BoxFileError, read_box_file, read_flag_file
+from lib.test.evaluation.annotations import AnnotationError, DatasetFolderError, read_boxes, read_flags
 
 from .conftest import need_shared
 
@@ -106,7 +106,7 @@ def test_otb_real_annotations():
 
 def test_otb_tab_delimited_real_sequence():
     root = str(need_shared("data", "otb"))
-    gt = read_box_file(os.path.join(root, "Couple", "groundtruth_rect.txt"))
+    gt = read_boxes(os.path.join(root, "Couple", "groundtruth_rect.txt"))
     assert gt.shape == (140, 4)
     np.testing.assert_array_equal(gt[0], [51, 47, 25, 62])
 
@@ -136,19 +136,19 @@ def test_otb_bad_input(otb_tree):
     lines = open(path).read().splitlines()
     with open(path, "w") as f:
         f.write("\n".join(lines[:6] + ["1,2,3"] + lines[7:]) + "\n")
-    with pytest.raises(BoxFileError, match=r"Crossing/groundtruth_rect.txt, line 7: expected 4 values"):
+    with pytest.raises(AnnotationError, match=r"Crossing/groundtruth_rect.txt, line 7: expected 4 values"):
         OTBDataset(otb_tree).get_sequence_list()
     with open(path, "w") as f:
         f.write("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(BoxFileError, match=r"Crossing/groundtruth_rect.txt: 119 boxes for the 120 frames 1..120"):
+    with pytest.raises(AnnotationError, match=r"Crossing/groundtruth_rect.txt: 119 boxes for the 120 frames 1..120"):
         OTBDataset(otb_tree).get_sequence_list()
     with open(path, "w") as f:
         f.write("\n".join(lines[:3] + ["1,nan,3,4"] + lines[4:]) + "\n")
-    with pytest.raises(BoxFileError, match=r"line 4: .* NaN"):
+    with pytest.raises(AnnotationError, match=r"line 4: .* NaN"):
         OTBDataset(otb_tree).get_sequence_list()
     with open(path, "w") as f:
         f.write("\n".join(lines[:9] + ["1,2,-3,4"] + lines[10:]) + "\n")
-    with pytest.raises(BoxFileError, match=r"Crossing/groundtruth_rect.txt, line 10: negative width/height"):
+    with pytest.raises(AnnotationError, match=r"Crossing/groundtruth_rect.txt, line 10: negative width/height"):
         OTBDataset(otb_tree).get_sequence_list()
     os.remove(path)
     with pytest.raises(FileNotFoundError, match=r"OTB sequence 'Crossing'.*Crossing/groundtruth_rect.txt"):
@@ -208,15 +208,15 @@ def test_lasot_bad_input(lasot_tree):
     d = os.path.join(lasot_tree, "zebra", "zebra-10")
     with open(os.path.join(d, "out_of_view.txt"), "w") as f:
         f.write("0,0,0,0,0\n")
-    with pytest.raises(BoxFileError, match=r"zebra-10/out_of_view.txt: 5 out_of_view values for 6 frames"):
+    with pytest.raises(AnnotationError, match=r"zebra-10/out_of_view.txt: 5 out_of_view values for 6 frames"):
         LaSOTDataset(lasot_tree).get_sequence_list()
     with open(os.path.join(d, "out_of_view.txt"), "w") as f:
         f.write("0,0,2x,0,0,0\n")
-    with pytest.raises(BoxFileError, match=r"out_of_view.txt, line 1, value 3: '2x'"):
+    with pytest.raises(AnnotationError, match=r"out_of_view.txt, line 1, value 3: out_of_view must be 0 or 1, found '2x'"):
         LaSOTDataset(lasot_tree).get_sequence_list()
     with open(os.path.join(d, "groundtruth.txt"), "w") as f:
         f.write("1,2,3,4\n1,2,3,4\n\n1,2,3,4\n")
-    with pytest.raises(BoxFileError, match=r"zebra-10/groundtruth.txt, line 3: blank line"):
+    with pytest.raises(AnnotationError, match=r"zebra-10/groundtruth.txt, line 3: expected 4 values .*blank line"):
         LaSOTDataset(lasot_tree).get_sequence_list()
     os.rename(d, d + "_moved")
     with pytest.raises(FileNotFoundError, match=r"sequence 'zebra-10': folder .*zebra/zebra-10' does not exist"):
@@ -230,44 +230,45 @@ def test_lasot_bad_input(lasot_tree):
 def test_read_box_file_delimiters(tmp_path, text):
     p = tmp_path / "b.txt"
     p.write_text(text)
-    np.testing.assert_array_equal(read_box_file(str(p)), [[1, 2, 3, 4], [5, 6, 7, 8]])
+    np.testing.assert_array_equal(read_boxes(str(p)), [[1, 2, 3, 4], [5, 6, 7, 8]])
 
 
 @pytest.mark.parametrize("text,pattern", [
     ("1,2,3,4\n5,6,7\n", r"line 2: expected 4 values"),
     ("1,2,3,4\n5,6,x,8\n", r"line 2: 'x' is not a number"),
     ("1,2,3,4\n5,6,inf,8\n", r"line 2: .* infinite"),
-    ("1,2,3,4\n\n5,6,7,8\n", r"line 2: blank line"),
+    ("1,2,3,4\n\n5,6,7,8\n", r"line 2: expected 4 values .*blank line"),
     ("", r"empty"),
 ])
 def test_read_box_file_errors(tmp_path, text, pattern):
     p = tmp_path / "b.txt"
     p.write_text(text)
-    with pytest.raises(BoxFileError, match=pattern):
-        read_box_file(str(p), what="result")
-    with pytest.raises(BoxFileError, match="does not exist"):
-        read_box_file(str(tmp_path / "nope.txt"))
+    with pytest.raises(AnnotationError, match=pattern):
+        read_boxes(str(p), what="result")
+    with pytest.raises(DatasetFolderError, match="does not exist"):
+        read_boxes(str(tmp_path / "nope.txt"))
 
 
 def test_read_box_file_nan(tmp_path):
     p = tmp_path / "b.txt"
     p.write_text("1,2,3,4\nnan,nan,nan,nan\n")
-    assert np.isnan(read_box_file(str(p), allow_nan=True)[1]).all()
-    with pytest.raises(BoxFileError, match="line 2: .* NaN"):
-        read_box_file(str(p))
+    assert np.isnan(read_boxes(str(p), allow_nan=True)[1]).all()
+    with pytest.raises(AnnotationError, match="line 2: .* NaN"):
+        read_boxes(str(p))
 
 
-def test_read_flag_file(tmp_path):
+def test_read_flags(tmp_path):
     p = tmp_path / "f.txt"
     p.write_text("0,1,0\n")
-    np.testing.assert_array_equal(read_flag_file(str(p), length=3), [False, True, False])
-    p.write_text("0\n1\n10\n")
-    np.testing.assert_array_equal(read_flag_file(str(p)), [False, True, True])
+    np.testing.assert_array_equal(read_flags(str(p), num_frames=3), [False, True, False])
+    p.write_text("0\n1\n1\n")
+    np.testing.assert_array_equal(read_flags(str(p)), [False, True, True])
     p.write_text("0, 1,,1\n")
-    np.testing.assert_array_equal(read_flag_file(str(p)), [False, True, True])
-    p.write_text("0,1,-1\n")
-    with pytest.raises(BoxFileError, match="line 1, value 3: '-1'"):
-        read_flag_file(str(p))
+    np.testing.assert_array_equal(read_flags(str(p)), [False, True, True])
+    for bad in ("0,1,-1\n", "0,1,10\n"):
+        p.write_text(bad)
+        with pytest.raises(AnnotationError, match="line 1, value 3: flag must be 0 or 1"):
+            read_flags(str(p), what="flag")
 
 
 def test_frame_paths_behaves_like_a_list():

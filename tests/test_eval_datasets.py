@@ -148,7 +148,7 @@ def test_nfs_layout_and_bad_rows(tmp_path):
         read_boxes(anno, negative="error")
     rows[2] = [1, "x", 3, 4]
     write_rows(anno, rows, sep="\t")
-    with pytest.raises(AnnotationError, match=r"line 3: '1\tx\t3\t4' is not a list of numbers"):
+    with pytest.raises(AnnotationError, match=r"line 3: 'x' is not a number \(row '1\tx\t3\t4' is not a list of numbers\)"):
         NFSDataset(base_path=str(tmp_path)).get_sequence("nfs_Gymnastics")
 
 
@@ -187,7 +187,7 @@ def test_avist_visibility(tmp_path):
     with pytest.raises(AnnotationError, match=r"_out_of_view.txt: 4 out_of_view flags values for 5 frames"):
         AVisTDataset(base_path=str(tmp_path)).get_sequence(0)
     write_rows(str(tmp_path / "out_of_view" / f"{name}_out_of_view.txt"), [[0, 0, 2, 1, 0]])
-    with pytest.raises(AnnotationError, match=r"line 1: out_of_view flags must be 0 or 1, found 2"):
+    with pytest.raises(AnnotationError, match=r"line 1, value \d+: out_of_view flags must be 0 or 1, found '2'"):
         AVisTDataset(base_path=str(tmp_path)).get_sequence(0)
 
 
@@ -315,7 +315,7 @@ def test_missing_folders_and_fields_name_what_to_fix(tmp_path, test_env, monkeyp
 def test_readers_edge_cases(tmp_path):
     p = tmp_path / "gt.txt"
     p.write_text("1,2,3,4\n\n5,6,7,8\n")
-    with pytest.raises(AnnotationError, match=r"gt.txt, line 2: expected 4 values x, y, w, h, got 0"):
+    with pytest.raises(AnnotationError, match=r"gt.txt, line 2: expected 4 values x, y, w, h, got 0 \(blank line\)"):
         read_boxes(str(p))
     p.write_text("1,2,3,4\n5\t6 7,8\n\n")  # mixed separators, trailing blank line
     np.testing.assert_array_equal(read_boxes(str(p)), [[1, 2, 3, 4], [5, 6, 7, 8]])
@@ -324,7 +324,7 @@ def test_readers_edge_cases(tmp_path):
         read_boxes(str(p))
     p.write_text("1,2,3,4\nNaN,2,3,4\n")
     with pytest.raises(AnnotationError, match="line 2: partly NaN"):
-        read_boxes(str(p), allow_nan=True)
+        read_boxes(str(p), allow_nan="rows")
     p.write_text("1,2,3,4\n1,2,inf,4\n")
     with pytest.raises(AnnotationError, match="line 2: infinite"):
         read_boxes(str(p))

@@ -13,14 +13,14 @@ __all__ = ["pretrained_dir", "find_pretrained"]
 
 def pretrained_dir() -> str:
     """``pretrained_networks`` of ``lib/train/admin/local.py`` (or ``TRACKING_PRETRAINED_NETWORKS``), else
-    ``<project>/pretrained_models``."""
-    try:
-        from lib.train.admin.environment import env_settings
+    ``<project>/pretrained_models``. Every backbone (ViT, ResNet, Swin) looks here."""
+    from lib.train.admin.environment import EnvironmentSettings, SettingsError, env_settings
 
-        value = getattr(env_settings(), "pretrained_networks", "")
-    except Exception:  # no local.py: fall back to the project folder
-        value = os.environ.get("TRACKING_PRETRAINED_NETWORKS", "")
-    return value or str(PROJECT_ROOT / "pretrained_models")
+    try:
+        folder = env_settings().pretrained_networks
+    except SettingsError:  # no local.py: environment overrides only
+        folder = EnvironmentSettings().apply_env_overrides().pretrained_networks
+    return folder or str(PROJECT_ROOT / "pretrained_models")
 
 
 def find_pretrained(filename: str, what: str = "backbone") -> Optional[str]:

@@ -10,26 +10,16 @@ from typing import Optional, Tuple
 
 import torch
 from torch import nn
-from torchvision.ops import FrozenBatchNorm2d
 
-__all__ = ["conv_bn_relu", "CenterPredictor", "build_box_head"]
+from lib.models.layers.corner_head import conv_bn_relu  # the conv-BN-ReLU unit of every pytracking-style head
 
-
-def conv_bn_relu(in_planes: int, out_planes: int, kernel_size: int = 3, stride: int = 1, padding: int = 1,
-                 dilation: int = 1, freeze_bn: bool = False) -> nn.Sequential:
-    """``Conv2d`` (with bias) -> ``BatchNorm2d`` (or frozen BN) -> ``ReLU``; children named 0, 1, 2."""
-    norm = FrozenBatchNorm2d(out_planes) if freeze_bn else nn.BatchNorm2d(out_planes)
-    return nn.Sequential(
-        nn.Conv2d(in_planes, out_planes, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                  bias=True),
-        norm,
-        nn.ReLU(inplace=True))
+__all__ = ["CenterPredictor", "build_box_head"]
 
 
 class CenterPredictor(nn.Module):
     """Three parallel conv branches (``ctr``, ``offset``, ``size``) over the search feature map.
 
-    Each branch is four ``conv_bn_relu`` 3x3 layers (``in -> C -> C/2 -> C/4 -> C/8``) and a 1x1 conv
+    Each branch is four :func:`~lib.models.layers.corner_head.conv_bn_relu` 3x3 layers (``in -> C -> C/2 -> C/4 -> C/8``) and a 1x1 conv
     (``conv5_*``) to 1 (ctr), 2 (offset) or 2 (size) channels. Parameters with more than one dimension
     are initialised with ``xavier_uniform_``.
 

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence as Seq, Tuple
 
 import numpy as np
 
-from lib.test.utils.box_files import BoxFileError, read_box_file
+from lib.test.evaluation.annotations import AnnotationError, read_boxes
 from lib.utils.misc import atomic_write
 
 from .metrics import GOT10K_THRESHOLDS, PredictionError, frame_errors, got10k_frame_ious, sequence_counts
@@ -114,7 +114,7 @@ def got10k_sequence_meta(seq) -> Tuple[np.ndarray, Tuple[float, float]]:
     ``meta_info.ini``'s ``resolution: (W, H)``), the folder being that of the first frame.
 
     Raises:
-        BoxFileError / FileNotFoundError: a missing or malformed file (message names it).
+        AnnotationError / FileNotFoundError: a missing or malformed file (message names it).
     """
     frame0 = seq.frames[0]
     if not isinstance(frame0, str):
@@ -128,9 +128,9 @@ def got10k_sequence_meta(seq) -> Tuple[np.ndarray, Tuple[float, float]]:
             try:
                 cover = np.array([float(v) for v in f.read().split()], dtype=np.float64)
             except ValueError:
-                raise BoxFileError(f"{cover_path}: expected one integer cover value per line") from None
+                raise AnnotationError(f"{cover_path}: expected one integer cover value per line") from None
         if len(cover) != len(seq.ground_truth_rect):
-            raise BoxFileError(f"{cover_path}: {len(cover)} values for {len(seq.ground_truth_rect)} frames")
+            raise AnnotationError(f"{cover_path}: {len(cover)} values for {len(seq.ground_truth_rect)} frames")
     elif seq.target_visible is not None:
         cover = seq.target_visible.astype(np.float64)
     else:
@@ -146,10 +146,10 @@ def got10k_sequence_meta(seq) -> Tuple[np.ndarray, Tuple[float, float]]:
                 try:
                     w, h = (float(v) for v in line.split(":", 1)[1].strip().strip("()").split(","))
                 except ValueError:
-                    raise BoxFileError(f"{meta_path}, line {lineno}: expected 'resolution: (W, H)', got "
+                    raise AnnotationError(f"{meta_path}, line {lineno}: expected 'resolution: (W, H)', got "
                                        f"'{line.strip()}'") from None
                 return cover, (w, h)
-    raise BoxFileError(f"{meta_path}: no 'resolution: (W, H)' line")
+    raise AnnotationError(f"{meta_path}: no 'resolution: (W, H)' line")
 
 
 def _fingerprint(protocol: str, sequences, trackers: Seq[TrackerResults], files: List[List[Optional[str]]]) -> str:
@@ -268,8 +268,8 @@ def extract_results(trackers: Seq[TrackerResults], sequences, protocol: str = "p
                 raise MissingResultError(msg + "; run the tracker on it or pass --skip_missing")
             who = f"tracker '{trk.display_name}', sequence '{seq.name}'"
             try:
-                pred = read_box_file(path, what=f"result ({who})", allow_nan=True)
-            except BoxFileError as exc:
+                pred = read_boxes(path, what=f"result ({who})", allow_nan=True, negative="allow")
+            except AnnotationError as exc:
                 raise ResultFileError(str(exc)) from None
             if len(pred) < n:
                 msg = f"{path}: {who}: {len(pred)} boxes for {n} frames (result file too short)"

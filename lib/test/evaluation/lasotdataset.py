@@ -22,7 +22,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from lib.test.utils.box_files import read_box_file, read_flag_file
+from lib.test.evaluation.annotations import read_boxes, read_flags
 
 from .data import BaseDataset, Sequence, SequenceList
 from .frames import FramePaths
@@ -52,7 +52,7 @@ class LaSOTDataset(BaseDataset):
 
     Raises (from :meth:`get_sequence_list`):
         FileNotFoundError: the root or a sequence folder is missing (message names the expected path).
-        BoxFileError: malformed ground-truth / flag rows, NaN boxes, or flag files whose length differs
+        AnnotationError: malformed ground-truth / flag rows, NaN boxes, or flag files whose length differs
             from the ground truth (message names file and line).
     """
 
@@ -87,11 +87,11 @@ class LaSOTDataset(BaseDataset):
         if not os.path.isdir(seq_dir):
             raise FileNotFoundError(f"{self.what} sequence '{sequence_name}': folder '{seq_dir}' does not exist "
                                     f"(expected <root>/{class_name}/{sequence_name}/groundtruth.txt)")
-        gt = read_box_file(os.path.join(seq_dir, "groundtruth.txt"),
+        gt = read_boxes(os.path.join(seq_dir, "groundtruth.txt"),
                            what=f"{self.what} ground truth of '{sequence_name}'")
         n = len(gt)
-        occlusion = read_flag_file(os.path.join(seq_dir, "full_occlusion.txt"), what="full_occlusion", length=n)
-        out_of_view = read_flag_file(os.path.join(seq_dir, "out_of_view.txt"), what="out_of_view", length=n)
+        occlusion = read_flags(os.path.join(seq_dir, "full_occlusion.txt"), what="full_occlusion", num_frames=n)
+        out_of_view = read_flags(os.path.join(seq_dir, "out_of_view.txt"), what="out_of_view", num_frames=n)
         target_visible = ~occlusion & ~out_of_view
         frames = FramePaths(os.path.join(seq_dir, "img"), range(1, n + 1), 8, "jpg")
         return Sequence(sequence_name, frames, self.dataset_string, gt, object_class=class_name,
@@ -102,7 +102,7 @@ class LaSOTDataset(BaseDataset):
         path = os.path.join(self.base_path, "_attributes", f"{sequence_name}.txt")
         if not os.path.isfile(path):
             return None
-        flags = read_flag_file(path, what="attribute", length=None)
+        flags = read_flags(path, what="attribute")
         if len(flags) != len(LASOT_ATTRIBUTES):
             raise ValueError(f"{path}: {len(flags)} attribute flags, expected {len(LASOT_ATTRIBUTES)} "
                              f"({', '.join(LASOT_ATTRIBUTES)})")

@@ -21,7 +21,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from lib.test.utils.box_files import BoxFileError, read_box_file
+from lib.test.evaluation.annotations import AnnotationError, read_boxes
 
 from .data import BaseDataset, Sequence, SequenceList
 from .frames import FramePaths
@@ -54,7 +54,7 @@ class OTBDataset(BaseDataset):
     Raises (from :meth:`get_sequence_list`):
         FileNotFoundError: ``base_path`` or a sequence's annotation file is missing (message names the
             expected path and layout).
-        BoxFileError: a malformed annotation row, NaN, a negative width/height, or fewer/more boxes than
+        AnnotationError: a malformed annotation row, NaN, a negative width/height, or fewer/more boxes than
             the info list's frames (message names file and line / counts).
     """
 
@@ -98,15 +98,15 @@ class OTBDataset(BaseDataset):
         if not os.path.isfile(anno_path):
             raise FileNotFoundError(f"OTB sequence '{info['name']}': annotation file '{anno_path}' does not exist "
                                     f"(expected <otb_path>/{info['anno_path']})")
-        gt = read_box_file(anno_path, what=f"OTB ground truth of '{info['name']}'")
+        gt = read_boxes(anno_path, what=f"OTB ground truth of '{info['name']}'", negative="allow")
         n_expected = end - start + 1
         if len(gt) != n_expected:
-            raise BoxFileError(f"{anno_path}: {len(gt)} boxes for the {n_expected} frames {start}..{end} of OTB "
+            raise AnnotationError(f"{anno_path}: {len(gt)} boxes for the {n_expected} frames {start}..{end} of OTB "
                                f"sequence '{info['name']}' (expected one row per frame)")
         negative = (gt[:, 2:] < 0).any(axis=1)
         if negative.any():
             row = int(negative.argmax())
-            raise BoxFileError(f"{anno_path}, line {row + 1}: negative width/height {gt[row].tolist()} in OTB ground "
+            raise AnnotationError(f"{anno_path}, line {row + 1}: negative width/height {gt[row].tolist()} in OTB ground "
                                f"truth of '{info['name']}' (expected x,y,w,h with w, h >= 0)")
         gt = gt[omit:]
         return Sequence(info["name"], frames, "otb", gt, object_class=info.get("object_class"),

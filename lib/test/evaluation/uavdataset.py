@@ -54,7 +54,7 @@ class UAVDataset(BaseDataset):
     def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
         anno = os.path.join(self.base_path, info["anno_path"])
-        gt = read_boxes(anno, allow_nan=True)
+        gt = read_boxes(anno, allow_nan="rows")
         frames = frame_paths(self.base_path, info)
         check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "
                                                f"(official sequence list)")

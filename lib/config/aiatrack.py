@@ -1,0 +1,108 @@
+"""AiATrack defaults: the values of the official ``lib/config/aiatrack/config.py``
+(Little-Podi/AiATrack @ cdb3a4e).
+
+An experiment YAML (``experiments/aiatrack/<name>.yaml``) is merged over these by
+:func:`lib.config.load_config`; a YAML key without a default here is rejected with its name.
+
+``TEST.HYPER.<DATASET>`` is the per-dataset triple ``[cache_size, num_short_term_references,
+iou_threshold]`` of the tracker (memory cache length, number of short-term references fed to the
+decoder besides the initial one, predicted-IoU threshold for adding a frame to the cache). The
+tracker uses the entry named by the upper-cased dataset name, else ``DEFAULT``. As in the official
+code the defaults hold every dataset, so a YAML that lists only some keeps the others.
+"""
+
+from __future__ import annotations
+
+from lib.config.core import Config
+
+__all__ = ["make_defaults"]
+
+
+def make_defaults() -> Config:
+    """A fresh copy of the AiATrack defaults (nested :class:`~lib.config.Config`)."""
+    return Config({
+        "MODEL": {
+            "HEAD_TYPE": "CORNER",
+            "HIDDEN_DIM": 256,
+            "NUM_OBJECT_QUERIES": 1,
+            "POSITION_EMBEDDING": "sine",
+            "PREDICT_MASK": False,
+            "BACKBONE": {
+                "TYPE": "resnet50",
+                "OUTPUT_LAYERS": ["layer3"],
+                "DILATION": False,
+            },
+            "TRANSFORMER": {
+                "NHEADS": 8,
+                "DROPOUT": 0.1,
+                "DIM_FEEDFORWARD": 2048,
+                "ENC_LAYERS": 6,
+                "DEC_LAYERS": 6,
+                "PRE_NORM": False,
+                "DIVIDE_NORM": False,
+            },
+            "AIA": {
+                "USE_AIA": True,
+                "MATCH_DIM": 64,   # width of the inner attention (and of the 'inr' sine encoding)
+                "FEAT_SIZE": 400,  # tokens per frame (20 x 20): the inner attention's token width
+            },
+        },
+        "TRAIN": {
+            "LR": 0.0001,
+            "WEIGHT_DECAY": 0.0001,
+            "EPOCH": 500,
+            "LR_DROP_EPOCH": 400,
+            "BATCH_SIZE": 16,
+            "NUM_WORKER": 8,
+            "OPTIMIZER": "ADAMW",
+            "BACKBONE_MULTIPLIER": 0.1,
+            "GIOU_WEIGHT": 2.0,
+            "L1_WEIGHT": 5.0,
+            "IOU_WEIGHT": 2.0,
+            "DEEP_SUPERVISION": False,
+            "FREEZE_BACKBONE_BN": True,
+            "FREEZE_LAYERS": ["conv1", "layer1"],
+            "PRINT_INTERVAL": 50,
+            "VAL_EPOCH_INTERVAL": 20,
+            "GRAD_CLIP_NORM": 0.1,
+            "SCHEDULER": {
+                "TYPE": "step",
+                "DECAY_RATE": 0.1,
+            },
+        },
+        "DATA": {
+            "MEAN": [0.485, 0.456, 0.406],
+            "STD": [0.229, 0.224, 0.225],
+            "MAX_SAMPLE_INTERVAL": 200,
+            "TRAIN": {
+                "DATASETS_NAME": ["LASOT", "GOT10K_vot_train"],
+                "DATASETS_RATIO": [1, 1],
+                "SAMPLE_PER_EPOCH": 60000,
+            },
+            "SEARCH": {
+                "SIZE": 320,
+                "FACTOR": 5.0,
+                "CENTER_JITTER": 4.5,
+                "SCALE_JITTER": 0.5,
+            },
+            "TEMPLATE": {  # jitter of the initial reference frame during training
+                "CENTER_JITTER": 0,
+                "SCALE_JITTER": 0,
+            },
+        },
+        "TEST": {
+            "SEARCH_FACTOR": 5.0,
+            "SEARCH_SIZE": 320,
+            "EPOCH": 500,
+            "HYPER": {  # [cache_size, num_short_term_references, iou_threshold]
+                "DEFAULT": [100, 3, 0.7],
+                "LASOT": [100, 4, 0.8],
+                "LASOT_EXT": [100, 6, 0.8],
+                "TRACKINGNET": [100, 6, 0.7],
+                "GOT10K_TEST": [80, 4, 0.7],
+                "NFS": [80, 3, 0.6],
+                "OTB": [100, 3, 0.7],
+                "UAV": [100, 3, 0.7],
+            },
+        },
+    })

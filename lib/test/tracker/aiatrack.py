@@ -1,0 +1,235 @@
+"""AiATrack test-time tracker (official ``lib/test/tracker/aiatrack.py`` with
+``lib/test/parameter/aiatrack.py``, Little-Podi/AiATrack @ cdb3a4e).
+
+Reference memory with feature reuse: every reference is a search-size crop whose encoder output
+(memory), target/background embedding, inner position encoding and padding mask are cached once and
+reused for every later frame, so per frame only the search region is encoded.
+
+* ``initialize``: the first frame's crop around the initial box is the long-term reference; the
+  cache holds it alone and all ``1 + num_short_term_refs`` decoder slots point at it.
+* ``track``: crop the search region (factor ``TEST.SEARCH_FACTOR``, size ``TEST.SEARCH_SIZE``)
+  around the previous box, decode against the references, predict the box (corner head) and its IoU
+  (IoU head on the predicted box). The box is mapped back and clipped (10-pixel margin). If the
+  predicted IoU exceeds the threshold, the search frame (its memory and the embedding of the
+  predicted box) is appended to the cache, dropping the oldest non-initial entry when the cache is
+  full, and the short-term slots are re-chosen evenly over the cache: entries
+  ``(len(cache) - 1) * (p + 1) // n`` for ``p = 0..n-1`` (always including the newest).
+
+The per-dataset ``TEST.HYPER`` triple ``[cache_size, num_short_term_refs, iou_threshold]`` is chosen
+by the upper-cased dataset name (``LASOT``, ``LASOT_EXT``, ``TRACKINGNET``, ``GOT10K_TEST``, ``NFS``,
+``OTB``, ``UAV``), else ``DEFAULT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import cv2
+import numpy as np
+import torch
+
+from lib.models import build_network
+from lib.models.aiatrack import target_background_region
+from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
+from lib.utils.crop import clip_box, map_box_back, sample_target, transform_image_to_crop
+from lib.utils.misc import NestedTensor
+
+__all__ = ["AiATrackTracker", "ReferenceEntry", "hyper_parameters"]
+
+#: Project dataset names whose official AiATrack name differs.
+_DATASET_ALIASES = {"LASOT_EXTENSION_SUBSET": "LASOT_EXT"}
+
+
+def hyper_parameters(cfg, dataset_name: Optional[str]):
+    """``(cache_size, num_short_term_refs, iou_threshold, key)`` of ``cfg.TEST.HYPER`` for a dataset.
+
+    Raises:
+        ValueError: a HYPER entry that is not ``[int >= 2, int >= 1, float]``.
+    """
+    hyper = cfg.TEST.HYPER
+    key = (dataset_name or "DEFAULT").upper()
+    key = _DATASET_ALIASES.get(key, key)
+    if key not in hyper:
+        key = "DEFAULT"
+    entry = hyper[key]
+    if len(entry) != 3 or int(entry[0]) < 2 or int(entry[1]) < 1:
+        raise ValueError(f"TEST.HYPER.{key} must be [cache_size >= 2, num_short_term_refs >= 1, iou_threshold], "
+                         f"got {entry}")
+    return int(entry[0]), int(entry[1]), float(entry[2]), key
+
+
+@dataclass
+class ReferenceEntry:
+    """One cached reference frame (feature reuse).
+
+    Attributes:
+        mem: ``(HW, 1, C)`` encoder memory.
+        emb: ``(HW, 1, C)`` target/background embedding.
+        pos: ``(HW, 1, match_dim)`` inner position encoding.
+        mask: ``(1, HW)`` padding mask.
+        frame_id: frame the reference comes from (0 = initial).
+        box: ``[x, y, w, h]`` normalised to the crop (the target region).
+        crop: the crop (uint8 RGB), kept only in debug mode.
+    """
+
+    mem: torch.Tensor
+    emb: torch.Tensor
+    pos: torch.Tensor
+    mask: torch.Tensor
+    frame_id: int
+    box: List[float]
+    crop: Optional[np.ndarray] = None
+
+
+class AiATrackTracker(BaseTracker):
+    """AiATrack on a sequence of ``(H, W, 3)`` RGB uint8 frames.
+
+    Parameters: ``TEST.SEARCH_FACTOR`` / ``TEST.SEARCH_SIZE`` (all crops, references included),
+    ``TEST.HYPER`` by ``dataset_name`` (see :func:`hyper_parameters`); ``params.checkpoint`` is loaded
+    strictly (None keeps random weights: tests and profiling only); ``params.precision`` ``fp16`` /
+    ``bf16`` runs the network under autocast. ``params.extra['save_all_boxes']`` also returns the
+    unclipped box of every query as ``all_boxes``. Each ``track`` output also holds ``pred_iou``.
+
+    Raises (construction): CheckpointError / FileNotFoundError for a checkpoint that does not fit,
+    ValueError for a malformed HYPER entry.
+    """
+
+    def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
+        super().__init__(params, dataset_name)
+        cfg = self.cfg
+        self.network = build_network(params.script, cfg, checkpoint=params.checkpoint, device=self.device)
+        self.network.eval()
+        self.preprocessor = Preprocessor(self.device, cfg.DATA.MEAN, cfg.DATA.STD)
+        self.search_factor = float(cfg.TEST.SEARCH_FACTOR)
+        self.search_size = int(cfg.TEST.SEARCH_SIZE)
+        self.feat_size = self.search_size // 16
+        self.cache_siz, num_short, self.threshold, self.hyper_key = hyper_parameters(cfg, dataset_name)
+        self.refer_cap = 1 + num_short
+        self.save_all_boxes = bool(params.extra.get("save_all_boxes", False))
+        self.state: Optional[List[float]] = None
+        self.refer_cache: List[ReferenceEntry] = []
+        self.refer_list: List[ReferenceEntry] = []
+        self.iou_history: List[float] = []
+
+    def _autocast(self):
+        if self.params.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.params.precision == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _embedding(self, box_norm: torch.Tensor) -> torch.Tensor:
+        region = target_background_region(box_norm, self.feat_size)[None].to(self.device)
+        return self.network.refer_embedding(region)
+
+    @torch.no_grad()
+    def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """Encode the first frame as the long-term reference (``info['init_bbox']``, xywh pixels).
+
+        Raises:
+            ValueError: a box of zero/negative size, not finite, or outside the image.
+        """
+        box = check_init_box(info["init_bbox"], image.shape)
+        crop, resize_factor, att_mask = sample_target(image, box, self.search_factor, output_sz=self.search_size)
+        box_t = torch.tensor(box, dtype=torch.float32)
+        crop_sz = torch.tensor([self.search_size, self.search_size], dtype=torch.float32)
+        refer_box = transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True)
+        img, mask = self.preprocessor(crop, att_mask)
+        with self._autocast():
+            refer = self.network.forward_backbone(NestedTensor(img, mask))
+            mem = self.network.transformer.run_encoder(refer["feat"], refer["mask"], refer["pos"], refer["inr"])
+            emb = self._embedding(refer_box)
+        entry = ReferenceEntry(mem, emb, refer["inr"], refer["mask"], 0, refer_box.tolist(),
+                               crop if self.debug else None)
+        self.refer_cache = [entry]
+        self.refer_list = [entry] * self.refer_cap
+        self.iou_history = []
+        self.state = list(box)
+        self.frame_id = 0
+        if self.save_all_boxes:
+            return {"all_boxes": list(box) * int(self.cfg.MODEL.NUM_OBJECT_QUERIES)}
+        return None
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Track one frame; returns ``{'target_bbox': [x, y, w, h], 'pred_iou': float}`` (image pixels,
+        clipped)."""
+        if self.state is None:
+            raise RuntimeError("AiATrackTracker.track() called before initialize()")
+        H, W = image.shape[:2]
+        self.frame_id += 1
+        crop, resize_factor, att_mask = sample_target(image, self.state, self.search_factor,
+                                                      output_sz=self.search_size)
+        img, mask = self.preprocessor(crop, att_mask)
+        refs = self.refer_list
+        with self._autocast():
+            search = self.network.forward_backbone(NestedTensor(img, mask))
+            out_embed, search_mem, pos_emb, key_mask = self.network.forward_transformer(
+                search_dic=search, refer_mem_list=[r.mem for r in refs], refer_emb_list=[r.emb for r in refs],
+                refer_pos_list=[r.pos for r in refs], refer_msk_list=[r.mask for r in refs])
+            out_dict, coord_in_crop = self.network.forward_box_head(out_embed)
+            pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.unsqueeze(0).unsqueeze(0))
+        pred_boxes = out_dict["pred_boxes"].float().view(-1, 4)
+        pred_box = (pred_boxes.mean(dim=0) * self.search_size / resize_factor).tolist()  # cxcywh, crop-relative
+        prev_state = self.state
+        self.state = clip_box(map_box_back(pred_box, prev_state, self.search_size, resize_factor), H, W, margin=10)
+        predicted_iou = float(pred_iou["pred_iou"][0][0][0].item())
+        self.iou_history.append(predicted_iou)
+
+        updated = predicted_iou > self.threshold
+        if updated:
+            box_norm = coord_in_crop[0].float().cpu()
+            with self._autocast():
+                emb = self._embedding(box_norm)
+            self.add_reference(ReferenceEntry(search_mem, emb, pos_emb, key_mask, self.frame_id, box_norm.tolist(),
+                                              crop if self.debug else None))
+
+        if self.debug:
+            self._show_debug(image, crop, predicted_iou, updated)
+        result: Dict[str, Any] = {"target_bbox": self.state, "pred_iou": predicted_iou}
+        if self.save_all_boxes:
+            boxes = (pred_boxes * self.search_size / resize_factor).tolist()
+            result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
+                                                                          resize_factor)]
+        return result
+
+    def add_reference(self, entry: ReferenceEntry) -> None:
+        """Append ``entry`` to the cache (dropping entry 1, the oldest non-initial one, when full) and
+        re-select the short-term references evenly over the cache (official update rule)."""
+        if len(self.refer_cache) == self.cache_siz:
+            self.refer_cache.pop(1)
+        self.refer_cache.append(entry)
+        max_idx = len(self.refer_cache) - 1
+        ensemble = self.refer_cap - 1
+        self.refer_list = [self.refer_cache[0]] + [self.refer_cache[max_idx * (part + 1) // ensemble]
+                                                   for part in range(ensemble)]
+
+    def _show_debug(self, image: np.ndarray, crop: np.ndarray, predicted_iou: float, updated: bool) -> None:
+        """Views: Tracking, search region, the references the decoder uses (target regions drawn;
+        long-term first), the predicted-IoU curve and a summary of the memory."""
+        self.debug_show((image, self.state), "Tracking", 1, "Tracking")
+        self.debug_show(crop, "image", 1, "search_region")
+        self.debug_show(self.reference_mosaic(), "image", 1, "reference_memory")
+        self.debug_show(np.asarray(self.iou_history), "lineplot", 1, "predicted_iou")
+        self.debug_show({"predicted IoU": f"{predicted_iou:.3f}",
+                         "IoU threshold": f"{self.threshold:.2f} ({self.hyper_key})",
+                         "memory updated": str(updated),
+                         "cache": f"{len(self.refer_cache)}/{self.cache_siz}",
+                         "references (frame ids)": ", ".join(str(r.frame_id) for r in self.refer_list)},
+                        "info_dict", 1, "memory")
+
+    def reference_mosaic(self, side: int = 160) -> np.ndarray:
+        """The decoder's references side by side (``(side, side * n, 3)`` uint8 RGB), each crop
+        resized to ``side`` with its target region drawn (red: long-term, green: short-term)."""
+        tiles = []
+        for i, ref in enumerate(self.refer_list):
+            tile = (cv2.resize(ref.crop, (side, side)) if ref.crop is not None
+                    else np.zeros((side, side, 3), dtype=np.uint8))
+            tile = np.ascontiguousarray(tile)
+            x, y, w, h = [v * side for v in ref.box]
+            color = (255, 0, 0) if i == 0 else (0, 255, 0)
+            cv2.rectangle(tile, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), color, 2)
+            cv2.putText(tile, f"#{ref.frame_id}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1)
+            tiles.append(tile)
+        return np.concatenate(tiles, axis=1)
