@@ -12,7 +12,7 @@ from lib.models import build_network, get_network_spec
 from lib.test.tracker import get_tracker_class
 from lib.test.tracker.base import TrackerParams
 from lib.test.tracker.stark_st import update_intervals_for
-from lib.utils.checkpoint import CheckpointError, safe_load
+from lib.utils.checkpoint import CheckpointError
 from tests.conftest import need_shared
 from tests.parity_utils import fill_stark_recipe
 

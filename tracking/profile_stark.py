@@ -6,7 +6,8 @@
 A step is what the tracker runs per frame: the backbone on the 320x320 search region, the
 concatenation with the cached template tokens (1 template for STARK-S, 2 for STARK-ST), the
 transformer, the corner head (and the score head for STARK-ST). Random weights, float32, batch 1,
-``torch.no_grad``; the median over ``--runs`` timed steps after ``--warmup`` untimed ones.
+``torch.no_grad``; the median over ``--runs`` timed steps after ``--warmup`` untimed ones. The process
+CPU time (summed over threads) is printed too: on a shared machine it moves less than wall time.
 """
 import argparse
 import platform
@@ -39,24 +40,25 @@ def profile(name: str, device: torch.device, runs: int, warmup: int) -> dict:
     search = NestedTensor(torch.randn(1, 3, 320, 320, generator=gen).to(device),
                           torch.zeros(1, 320, 320, dtype=torch.bool, device=device))
     heads = {"run_box_head": True, "run_cls_head": True} if script != "stark_s" else {"run_box_head": True}
-    times, backbone_times = [], []
+    times, backbone_times, cpu_times = [], [], []
     with torch.no_grad():
         z_dicts = [net.forward_backbone(template) for _ in range(n_templates)]
         for i in range(warmup + runs):
             _sync(device)
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             x_dict = net.forward_backbone(search)
             _sync(device)
             t1 = time.perf_counter()
             net.forward_transformer(seq_dict=merge_template_search(z_dicts + [x_dict]), **heads)
             _sync(device)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             if i >= warmup:
                 times.append((t2 - t0) * 1000)
+                cpu_times.append((c2 - c0) * 1000)
                 backbone_times.append((t1 - t0) * 1000)
     return {"model": name, "config": f"{script}/{config}", "params_M": sum(p.numel() for p in net.parameters()) / 1e6,
             "step_ms_median": statistics.median(times), "step_ms_min": min(times),
-            "backbone_ms_median": statistics.median(backbone_times)}
+            "backbone_ms_median": statistics.median(backbone_times), "cpu_ms_median": statistics.median(cpu_times)}
 
 
 def main(argv=None) -> None:
@@ -76,7 +78,8 @@ def main(argv=None) -> None:
     for name in args.models:
         r = profile(name, device, args.runs, args.warmup)
         print(f"{r['model']:6s} {r['config']:24s} params {r['params_M']:.2f} M  step median {r['step_ms_median']:.1f} ms "
-              f"(min {r['step_ms_min']:.1f})  backbone median {r['backbone_ms_median']:.1f} ms")
+              f"(min {r['step_ms_min']:.1f})  backbone median {r['backbone_ms_median']:.1f} ms  "
+              f"process CPU time median {r['cpu_ms_median']:.1f} ms (all threads)")
 
 
 if __name__ == "__main__":

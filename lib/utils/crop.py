@@ -5,7 +5,8 @@ and the training processing; SparseTT's SiamFC-style crop lives here too.
 
 Sources: OSTrack/STARK ``lib/train/data/processing_utils.py`` (``sample_target``,
 ``transform_image_to_crop``) and ``lib/test/utils/hann.py``; OSTrack ``lib/utils/box_ops.py``
-(``clip_box``) and the trackers' ``map_box_back``.
+(``clip_box``) and the trackers' ``map_box_back``; video_analyst ``videoanalyst/pipeline/utils/crop.py``
+(``get_crop``, ``get_subwindow_tracking``) for the SiamFC-style crop of SparseTT (:func:`siamfc_crop`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = [
     "clip_box",
     "hann1d",
     "hann2d",
+    "siamfc_crop",
+    "warp_subwindow",
 ]
 
 BoxLike = Union[Sequence[float], np.ndarray, torch.Tensor]
@@ -183,3 +186,82 @@ def hann1d(sz: int, centered: bool = True) -> torch.Tensor:
 def hann2d(sz: Sequence[int], centered: bool = True) -> torch.Tensor:
     """2-D Hann window ``(1, 1, sz[0], sz[1])``, the outer product of two :func:`hann1d` windows."""
     return hann1d(int(sz[0]), centered).reshape(1, 1, -1, 1) * hann1d(int(sz[1]), centered).reshape(1, 1, 1, -1)
+
+
+def warp_subwindow(im: np.ndarray, center_xy: Sequence[float], out_size: int, crop_side: int,
+                   pad_value: Sequence[float] = (0, 0, 0)) -> np.ndarray:
+    """Square window of ``crop_side`` image pixels centred on ``center_xy``, resampled to ``out_size``.
+
+    video_analyst's ``get_subwindow_tracking``: the window's corners are ``cx -/+ (crop_side - 1) / 2``
+    (the "+1" pixel convention, computed in float32 as the official ``cxywh2xyxy``); one
+    ``cv2.warpAffine`` (bilinear, inverse map) maps output pixel ``(u, v)`` to image point
+    ``(x1 + u * (x2 - x1) / (out_size - 1), y1 + ...)``; pixels outside the image take ``pad_value``
+    truncated to int (the per-channel frame mean in the trackers).
+
+    Args:
+        im: ``(H, W, C)`` image (uint8 in the trackers; channel order is kept).
+        center_xy: window centre ``(cx, cy)`` in image pixels.
+        out_size: output side in pixels (> 1).
+        crop_side: window side in image pixels.
+        pad_value: per-channel border value.
+
+    Returns:
+        ``(out_size, out_size, C)`` array of ``im``'s dtype.
+
+    Raises:
+        ValueError: ``out_size < 2`` or a non-finite centre.
+    """
+    if out_size < 2:
+        raise ValueError(f"warp_subwindow: out_size must be at least 2, got {out_size}")
+    cx, cy = (float(v) for v in center_xy)
+    if not (math.isfinite(cx) and math.isfinite(cy)):
+        raise ValueError(f"warp_subwindow: centre {center_xy} is not finite")
+    box = np.array([cx, cy, crop_side, crop_side], dtype=np.float32)
+    half = (box[2:] - 1) / 2
+    x1, y1 = box[:2] - half
+    x2, y2 = box[:2] + half
+    mat = np.array([[(x2 - x1) / (out_size - 1), 0, x1], [0, (y2 - y1) / (out_size - 1), y1]], dtype=np.float64)
+    border = tuple(int(v) for v in pad_value)
+    return cv2.warpAffine(im, mat, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def siamfc_crop(im: np.ndarray, center_xy: Sequence[float], size_wh: Sequence[float], z_size: int,
+                x_size: Optional[int] = None, pad_value: Optional[Sequence[float]] = None,
+                context_amount: float = 0.5) -> Tuple[np.ndarray, float]:
+    """SiamFC-style template or search crop (video_analyst ``get_crop``, used by SparseTT).
+
+    The template window side is ``s_z = sqrt((w + a(w+h)) * (h + a(w+h)))`` with context amount ``a``; the
+    crop scale is ``scale = z_size / s_z``. A template crop (``x_size`` None) shows ``s_z`` image pixels in
+    ``z_size`` crop pixels; a search crop shows ``round(x_size / scale)`` image pixels (Python rounding,
+    half to even) in ``x_size`` crop pixels, at the same scale. The arithmetic follows the official float32
+    steps (box arrays are float32 there).
+
+    Args:
+        im: ``(H, W, C)`` frame.
+        center_xy: target centre ``(cx, cy)`` in pixels.
+        size_wh: target size ``(w, h)`` in pixels.
+        z_size: template crop side (127).
+        x_size: search crop side (289), or None for the template crop.
+        pad_value: border value per channel; default the frame's per-channel mean.
+        context_amount: ``a`` (0.5).
+
+    Returns:
+        ``(crop, scale)``: the ``(S, S, C)`` crop (``S = x_size or z_size``) and the crop pixels per image
+        pixel.
+
+    Raises:
+        ValueError: a target size whose window side is not positive and finite.
+    """
+    sz = np.asarray(size_wh, dtype=np.float32).reshape(-1)[:2]
+    wc = sz[0] + context_amount * np.sum(sz)
+    hc = sz[1] + context_amount * np.sum(sz)
+    s_z = np.sqrt(wc * hc)
+    if not (np.isfinite(s_z) and s_z > 0):
+        raise ValueError(f"siamfc_crop: target size {list(size_wh)} (w, h) gives window side {s_z}")
+    scale = z_size / s_z
+    out_size = z_size if x_size is None else x_size
+    crop_side = round(out_size / scale)
+    if pad_value is None:
+        pad_value = np.mean(im, axis=(0, 1))
+    return warp_subwindow(im, center_xy, out_size, crop_side, pad_value), scale

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 if TYPE_CHECKING:  # torch is imported where it is used, so tools that only need atomic_write start fast
     import torch
 
-__all__ = ["NestedTensor", "atomic_write", "resolve_device"]
+__all__ = ["NestedTensor", "atomic_write", "resolve_device", "autocast_context"]
 
 
 class NestedTensor:
@@ -76,3 +76,20 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device '{device}' was asked for, but CUDA is not available on this machine")
     return dev
+
+
+def autocast_context(device: Union[str, torch.device], precision: str = "fp32"):
+    """Inference precision as a context: ``torch.autocast`` to float16 (``'fp16'``) or bfloat16 (``'bf16'``)
+    on ``device``'s type; a no-op for ``'fp32'``.
+
+    Raises:
+        ValueError: another precision name.
+    """
+    if precision == "fp32":
+        return nullcontext()
+    import torch
+
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtypes[precision])

@@ -26,6 +26,7 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import FrozenBatchNorm2d
 
+from lib.models.backbones.pretrained import pretrained_dir
 from lib.utils.misc import NestedTensor
 
 __all__ = ["FrozenBatchNorm2d", "ResNetBackbone", "Joiner", "build_resnet", "build_backbone",
@@ -43,25 +44,12 @@ RESNET_PRETRAINED_FILES = {
 _CHANNELS_LAYER3 = {"resnet18": 256, "resnet34": 256, "resnet50": 1024, "resnet101": 1024}
 
 
-def _pretrained_dir() -> str:
-    """``pretrained_networks`` of ``lib/train/admin/local.py`` (or ``TRACKING_PRETRAINED_NETWORKS``),
-    else ``<project>/pretrained_models``."""
-    from lib.config import PROJECT_ROOT
-    from lib.train.admin.environment import EnvironmentSettings, SettingsError, env_settings
-
-    try:
-        folder = env_settings().pretrained_networks
-    except SettingsError:  # no local.py: environment overrides only
-        folder = EnvironmentSettings().apply_env_overrides().pretrained_networks
-    return folder or str(PROJECT_ROOT / "pretrained_models")
-
-
 def pretrained_resnet_path(name: str) -> Optional[str]:
     """Path of the ImageNet weights of ``name`` in ``pretrained_models/``, or None if absent.
 
     Looks for the torchvision download name (``resnet50-19c8e357.pth``) and then ``<name>.pth``.
     """
-    folder = _pretrained_dir()
+    folder = pretrained_dir()
     for filename in (RESNET_PRETRAINED_FILES.get(name, ""), f"{name}.pth"):
         if filename and os.path.isfile(os.path.join(folder, filename)):
             return os.path.join(folder, filename)
@@ -212,7 +200,7 @@ def build_backbone(cfg, position_embeddings: Optional[List[nn.Module]] = None, t
     if training:
         pretrained_path = pretrained_resnet_path(name)
         if pretrained_path is None:
-            warnings.warn(f"ImageNet weights of {name} not found in '{_pretrained_dir()}' (expected "
+            warnings.warn(f"ImageNet weights of {name} not found in '{pretrained_dir()}' (expected "
                           f"{RESNET_PRETRAINED_FILES.get(name, name + '.pth')}): the backbone starts from "
                           f"random weights", stacklevel=2)
     backbone = ResNetBackbone(name, train_backbone=cfg.TRAIN.BACKBONE_MULTIPLIER > 0,

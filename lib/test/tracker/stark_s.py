@@ -57,6 +57,7 @@ class STARKSTracker(BaseTracker):
         self.preprocessor = Preprocessor(self.device)
         self.save_all_boxes = bool(params.extra.get("save_all_boxes", False))
         self.num_queries = int(self.cfg.MODEL.NUM_OBJECT_QUERIES)
+        self.run_cls_head = False  # STARK-ST also runs the score head
         self.state: Optional[List[float]] = None
         self.z_dict1: Dict[str, torch.Tensor] = {}
 
@@ -100,6 +101,15 @@ class STARKSTracker(BaseTracker):
             boxes = (self.state,) if self._debug_gt is None else (self._debug_gt, self.state)
             self.debug_show((image, *boxes), "Tracking", 1, "Tracking")
 
+    # -- hooks STARK-ST overrides ----------------------------------------------------------------------
+    def _templates(self) -> List[Dict[str, torch.Tensor]]:
+        """Cached template features in token order (search goes last)."""
+        return [self.z_dict1]
+
+    def _on_new_state(self, image: np.ndarray, out_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+        """Work after the box of a frame is known; returns extra output fields (none for STARK-S)."""
+        return {}
+
     # -- tracking API -------------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """Cache the template features of the first frame.
@@ -107,6 +117,9 @@ class STARKSTracker(BaseTracker):
         Args:
             image: ``(H, W, 3)`` RGB uint8.
             info: ``{'init_bbox': [x, y, w, h]}`` in pixels.
+
+        Returns:
+            ``{'all_boxes': ...}`` with ``save_all_boxes``, else None.
 
         Raises:
             ValueError: an invalid initial box (see :func:`check_init_box`).
@@ -120,16 +133,14 @@ class STARKSTracker(BaseTracker):
         return None
 
     @torch.no_grad()
-    def _run_search(self, image: np.ndarray, z_dicts: List[Dict[str, torch.Tensor]], run_cls_head: bool):
+    def _run_search(self, image: np.ndarray) -> Tuple[Dict[str, torch.Tensor], float]:
+        """Search crop around the current state, backbone, transformer and heads: ``(out_dict, resize_factor)``."""
         search, resize_factor = self._crop(image, self.state, self.search_factor, self.search_size)
+        heads = {"run_box_head": True, "run_cls_head": True} if self.run_cls_head else {"run_box_head": True}
         with self._autocast():
             x_dict = self.network.forward_backbone(search)
-            seq_dict = merge_template_search(list(z_dicts) + [x_dict])
-            if run_cls_head:
-                out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, run_box_head=True,
-                                                                  run_cls_head=True)
-            else:
-                out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, run_box_head=True)
+            seq_dict = merge_template_search(self._templates() + [x_dict])
+            out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, **heads)
         return out_dict, resize_factor
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -142,14 +153,14 @@ class STARKSTracker(BaseTracker):
             RuntimeError: ``initialize`` was not called.
         """
         if self.state is None:
-            raise RuntimeError("STARK-S: call initialize() before track()")
+            raise RuntimeError(f"{type(self).__name__}: call initialize() before track()")
         H, W = image.shape[:2]
         self.frame_id += 1
-        out_dict, resize_factor = self._run_search(image, [self.z_dict1], run_cls_head=False)
+        out_dict, resize_factor = self._run_search(image)
         pred_boxes = out_dict["pred_boxes"].view(-1, 4)
         self.state = self._map_prediction(pred_boxes, resize_factor, H, W)
+        out = {"target_bbox": self.state, **self._on_new_state(image, out_dict)}
         self._show_tracking(image)
-        out = {"target_bbox": self.state}
         if self.save_all_boxes:
             out["all_boxes"] = self._all_boxes(pred_boxes, resize_factor)
         return out

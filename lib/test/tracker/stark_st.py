@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from lib.test.tracker.base import TrackerParams, check_init_box
+from lib.test.tracker.base import TrackerParams
 from lib.test.tracker.stark_s import STARKSTracker
 
 __all__ = ["STARKSTTracker", "UPDATE_THRESHOLD", "update_intervals_for"]
@@ -67,6 +67,7 @@ class STARKSTTracker(STARKSTracker):
         self.update_intervals = update_intervals_for(self.cfg, dataset_name)
         self.num_extra_template = len(self.update_intervals)
         self.z_dict_list: List[Dict[str, torch.Tensor]] = []
+        self.run_cls_head = True
 
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """Cache the first template and copy it into every dynamic-template slot.
@@ -74,15 +75,30 @@ class STARKSTTracker(STARKSTracker):
         Raises:
             ValueError: an invalid initial box.
         """
-        box = check_init_box(info["init_bbox"], image.shape)
-        self.z_dict1 = self._template_features(image, box)
+        out = super().initialize(image, info)
         self.z_dict_list = [self.z_dict1] + [{k: v.clone() for k, v in self.z_dict1.items()}
                                              for _ in range(self.num_extra_template)]
-        self.state = box
-        self.frame_id = 0
-        if self.save_all_boxes:
-            return {"all_boxes": box * self.num_queries}
-        return None
+        return out
+
+    def _templates(self) -> List[Dict[str, torch.Tensor]]:
+        return list(self.z_dict_list)
+
+    def _on_new_state(self, image: np.ndarray, out_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+        """Confidence of the frame, and the template update(s) due at this frame when confident.
+
+        Returns:
+            ``{'conf_score': float}`` (sigmoid of the score head's logit).
+        """
+        conf_score = out_dict["pred_logits"].float().view(-1).sigmoid().item()
+        updated = []
+        for idx, interval in enumerate(self.update_intervals):
+            if self.frame_id % interval == 0 and conf_score > UPDATE_THRESHOLD:
+                self.z_dict_list[idx + 1] = self._template_features(image, self.state)
+                updated.append(idx + 1)
+        if self.debug:
+            self.debug_show({"frame": self.frame_id, "conf_score": f"{conf_score:.3f}",
+                             "template_update": ",".join(map(str, updated)) or "-"}, "info_dict", 1, "STARK-ST")
+        return {"conf_score": conf_score}
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame and update the dynamic template(s) when due and confident.
@@ -94,24 +110,4 @@ class STARKSTTracker(STARKSTracker):
         Raises:
             RuntimeError: ``initialize`` was not called.
         """
-        if self.state is None:
-            raise RuntimeError("STARK-ST: call initialize() before track()")
-        H, W = image.shape[:2]
-        self.frame_id += 1
-        out_dict, resize_factor = self._run_search(image, self.z_dict_list, run_cls_head=True)
-        pred_boxes = out_dict["pred_boxes"].view(-1, 4)
-        self.state = self._map_prediction(pred_boxes, resize_factor, H, W)
-        conf_score = out_dict["pred_logits"].float().view(-1).sigmoid().item()
-        updated = []
-        for idx, interval in enumerate(self.update_intervals):
-            if self.frame_id % interval == 0 and conf_score > UPDATE_THRESHOLD:
-                self.z_dict_list[idx + 1] = self._template_features(image, self.state)
-                updated.append(idx + 1)
-        self._show_tracking(image)
-        if self.debug:
-            self.debug_show({"frame": self.frame_id, "conf_score": f"{conf_score:.3f}",
-                             "template_update": ",".join(map(str, updated)) or "-"}, "info_dict", 1, "STARK-ST")
-        out = {"target_bbox": self.state, "conf_score": conf_score}
-        if self.save_all_boxes:
-            out["all_boxes"] = self._all_boxes(pred_boxes, resize_factor)
-        return out
+        return super().track(image, info)

@@ -1,0 +1,223 @@
+"""SparseTT test-time tracker (SiamRPN/SiamFC++-style post-processing of 19x19 candidates).
+
+Source: fzh0917/SparseTT ``videoanalyst/pipeline/tracker_impl/sparsett_tracker.py`` (``SparseTTTracker``),
+``videoanalyst/pipeline/utils/{crop,bbox}.py``. Per frame:
+
+1. SiamFC crop of the search region around the previous centre (context 0.5, template 127, search 289,
+   frame-mean padding), ImageNet normalisation, ``track`` phase with the template memory computed once at
+   initialisation (no template update);
+2. scale/ratio penalty ``exp(-(r_c * s_c - 1) * penalty_k)`` on the fused score, then the cosine window
+   ``pscore * (1 - window_influence) + hanning(19) x hanning(19) * window_influence``, argmax;
+3. new centre = the chosen box centre (no smoothing); new size = ``(1 - lr) * old + lr * predicted`` with
+   ``lr = penalty * score * test_lr`` at the chosen point;
+4. clamp the centre into the frame and the size into ``[10, W] x [10, H]``;
+5. output ``(cx - (w - 1) / 2, cy - (h - 1) / 2, w, h)`` (video_analyst's "+1" pixel convention).
+
+``test_lr``, ``window_influence`` and ``penalty_k`` come from ``TEST.HYPER`` of the config, chosen by the
+runner's dataset name (:func:`lib.config.sparsett.select_test_hyper`). The numpy dtypes follow the official
+code (float32 boxes and scores, float64 window), so results match it to float rounding.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+from lib.config.sparsett import select_test_hyper
+from lib.models import build_network
+from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
+from lib.utils.crop import siamfc_crop
+
+__all__ = ["SparseTTTracker", "get_tracker_class"]
+
+
+def _xywh_to_cxywh(box) -> np.ndarray:
+    b = np.asarray(box, dtype=np.float32)
+    return np.array([b[0] + (b[2] - 1) / 2, b[1] + (b[3] - 1) / 2, b[2], b[3]], dtype=np.float32)
+
+
+def _cxywh_to_xywh(box) -> np.ndarray:
+    b = np.asarray(box, dtype=np.float32)
+    return np.array([b[0] - (b[2] - 1) / 2, b[1] - (b[3] - 1) / 2, b[2], b[3]], dtype=np.float32)
+
+
+def _xyxy_to_cxywh(boxes: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float32)
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                     b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], axis=1)
+
+
+class SparseTTTracker(BaseTracker):
+    """The SparseTT tracker of the runner (``tracking/test.py sparsett sparsett_swin_fulldata --dataset_name otb``).
+
+    Args:
+        params: :class:`~lib.test.tracker.base.TrackerParams` of the ``sparsett`` script (config, checkpoint,
+            device, debug, precision).
+        dataset_name: runner dataset (``otb``, ``uav``, ``lasot``, ``got10k_test``, ``trackingnet`` ...): selects
+            ``TEST.HYPER``; None or an unknown name uses ``HYPER.DEFAULT``.
+
+    ``initialize(image, {'init_bbox': [x, y, w, h]})`` / ``track(image) -> {'target_bbox': [x, y, w, h],
+    'best_score': float}`` on ``(H, W, 3)`` RGB uint8 frames (the official code crops BGR frames and converts
+    to RGB when normalising: the same network input).
+    """
+
+    def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
+        super().__init__(params, dataset_name)
+        t = self.cfg.TEST
+        self.hyper = select_test_hyper(self.cfg, dataset_name)
+        self.z_size, self.x_size = int(t.TEMPLATE_SIZE), int(t.SEARCH_SIZE)
+        self.context_amount = float(t.CONTEXT_AMOUNT)
+        self.score_size, self.total_stride = int(t.SCORE_SIZE), int(t.TOTAL_STRIDE)
+        self.min_wh = (float(t.MIN_W), float(t.MIN_H))
+        if t.WINDOWING == "cosine":
+            self.window = np.outer(np.hanning(self.score_size), np.hanning(self.score_size)).reshape(-1)
+        elif t.WINDOWING == "uniform":
+            self.window = np.ones(self.score_size * self.score_size)
+        else:
+            raise ValueError(f"TEST.WINDOWING must be 'cosine' or 'uniform', got '{t.WINDOWING}'")
+        # Official: BGR crop -> mmcv imnormalize(crop, mean, std, to_rgb) when NORMALIZE, else the raw BGR crop.
+        # Frames here are RGB, so a BGR network input is the channel-reversed crop.
+        self.bgr_input = not (t.NORMALIZE and t.TO_RGB)
+        mean = np.asarray(t.NORM_MEAN, dtype=np.float64) / 255.0 if t.NORMALIZE else np.zeros(3)
+        std = np.asarray(t.NORM_STD, dtype=np.float64) / 255.0 if t.NORMALIZE else np.full(3, 1 / 255.0)
+        self.preprocessor = Preprocessor(self.device, mean=tuple(mean), std=tuple(std))
+        self.network = build_network(params.script, self.cfg, checkpoint=params.checkpoint, device=self.device)
+        self.network.eval()
+        self.memory = None
+        self.state = None
+        self.avg_chans = None
+        self.frame_size = None
+        self.z_patch_arr = None
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.params.precision == "fp32":
+            return nullcontext()
+        dtype = torch.float16 if self.params.precision == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        return self.preprocessor(crop[..., ::-1] if self.bgr_input else crop)
+
+    # -- tracking API ---------------------------------------------------------------------------
+    def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> None:
+        """Crop the template around ``info['init_bbox']`` (xywh pixels) and encode it once.
+
+        Raises:
+            ValueError: an invalid first-frame box (see :func:`check_init_box`).
+        """
+        box = check_init_box(info["init_bbox"], image.shape)
+        cxywh = _xywh_to_cxywh(box)
+        pos, sz = cxywh[:2], cxywh[2:]
+        self.frame_size = (int(image.shape[0]), int(image.shape[1]))
+        self.avg_chans = np.mean(image, axis=(0, 1))
+        z_crop, _ = siamfc_crop(image, pos, sz, self.z_size, pad_value=self.avg_chans,
+                                context_amount=self.context_amount)
+        with torch.no_grad(), self._autocast():
+            self.memory = self.network(self._to_tensor(z_crop), phase="feature")
+        self.z_patch_arr = z_crop
+        self.state = (pos, sz)
+        self.frame_id = 0
+        if self.debug > 0:
+            self.debug_show(torch.from_numpy(np.ascontiguousarray(z_crop)).permute(2, 0, 1), "image", 1, "template")
+
+    def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Track one frame; returns ``{'target_bbox': [x, y, w, h], 'best_score': fused score of the pick}``.
+
+        Raises:
+            RuntimeError: called before :meth:`initialize`.
+        """
+        if self.memory is None:
+            raise RuntimeError("SparseTTTracker.track called before initialize")
+        self.frame_id += 1
+        pos, sz = self.state
+        x_crop, scale_x = siamfc_crop(image, pos, sz, self.z_size, x_size=self.x_size, pad_value=self.avg_chans,
+                                      context_amount=self.context_amount)
+        with torch.no_grad(), self._autocast():
+            score, box, extra = self.network(self._to_tensor(x_crop), *self.memory, phase="track")
+        score = score[0, :, 0].float().cpu().numpy()
+        box_cxywh = _xyxy_to_cxywh(box[0].float().cpu().numpy())
+        best, pscore, penalty = self._postprocess_score(score, box_cxywh, sz, scale_x)
+        new_pos, new_sz = self._postprocess_box(best, score, box_cxywh, pos, sz, scale_x, penalty)
+        new_pos, new_sz = self._restrict_box(new_pos, new_sz)
+        self.state = (new_pos, new_sz)
+        out_box = _cxywh_to_xywh(np.concatenate([new_pos, new_sz]))
+        out = {"target_bbox": [float(v) for v in out_box], "best_score": float(score[best])}
+        if self.params.extra.get("save_all_boxes"):
+            cx, cy, w, h = self._crop_to_frame(box_cxywh, pos, scale_x)
+            all_xywh = np.stack([cx - (w - 1) / 2, cy - (h - 1) / 2, w, h], axis=1)
+            out["all_boxes"] = [float(v) for v in all_xywh.reshape(-1)]
+            out["all_scores"] = [float(v) for v in pscore]
+        if self.debug > 0:
+            self._debug_views(image, out_box, x_crop, score, pscore, penalty, extra)
+        return out
+
+    # -- post-processing (official SparseTTTracker) -------------------------------------------
+    def _postprocess_score(self, score: np.ndarray, box_cxywh: np.ndarray, target_sz: np.ndarray, scale_x):
+        """``(best index, pscore (N,), penalty (N,))`` from score ``(N,)`` and boxes ``(N, 4)`` cxywh (crop px)."""
+
+        def change(r):
+            return np.maximum(r, 1.0 / r)
+
+        def sz(w, h):
+            pad = (w + h) * 0.5
+            return np.sqrt((w + pad) * (h + pad))
+
+        target_in_crop = target_sz * scale_x
+        s_c = change(sz(box_cxywh[:, 2], box_cxywh[:, 3]) / sz(target_in_crop[0], target_in_crop[1]))
+        r_c = change((target_in_crop[0] / target_in_crop[1]) / (box_cxywh[:, 2] / box_cxywh[:, 3]))
+        penalty = np.exp(-(r_c * s_c - 1) * self.hyper["PENALTY_K"])
+        pscore = penalty * score
+        wi = self.hyper["WINDOW_INFLUENCE"]
+        pscore = pscore * (1 - wi) + self.window * wi
+        return int(np.argmax(pscore)), pscore, penalty
+
+    def _postprocess_box(self, best: int, score, box_cxywh, target_pos, target_sz, scale_x, penalty):
+        """New ``(pos, size)`` in frame pixels: centre taken directly, size smoothed with ``lr``."""
+        pred = box_cxywh[best, :] / np.float32(scale_x)
+        lr = penalty[best] * score[best] * self.hyper["TEST_LR"]
+        half = (self.x_size // 2) / scale_x
+        res_x = pred[0] + target_pos[0] - half
+        res_y = pred[1] + target_pos[1] - half
+        res_w = target_sz[0] * (1 - lr) + pred[2] * lr
+        res_h = target_sz[1] * (1 - lr) + pred[3] * lr
+        return np.array([res_x, res_y]), np.array([res_w, res_h])
+
+    def _restrict_box(self, pos: np.ndarray, sz: np.ndarray):
+        """Centre into ``[0, W] x [0, H]``; size into ``[min_w, W] x [min_h, H]``."""
+        h, w = self.frame_size
+        pos[0] = max(0, min(w, pos[0]))
+        pos[1] = max(0, min(h, pos[1]))
+        sz[0] = max(self.min_wh[0], min(w, sz[0]))
+        sz[1] = max(self.min_wh[1], min(h, sz[1]))
+        return pos, sz
+
+    def _crop_to_frame(self, box_cxywh: np.ndarray, target_pos, scale_x) -> np.ndarray:
+        """``(N, 4)`` cxywh crop boxes -> ``(4, N)`` cxywh frame boxes (official ``_cvt_box_crop2frame``)."""
+        half = (self.x_size // 2) / scale_x
+        return np.stack([box_cxywh[:, 0] / scale_x + target_pos[0] - half,
+                         box_cxywh[:, 1] / scale_x + target_pos[1] - half,
+                         box_cxywh[:, 2] / scale_x, box_cxywh[:, 3] / scale_x])
+
+    # -- debug --------------------------------------------------------------------------------
+    def _debug_views(self, image, out_box, x_crop, score, pscore, penalty, extra) -> None:
+        s = self.score_size
+        self.debug_show((image, self._debug_gt, [float(v) for v in out_box]), "Tracking", 1, "Tracking")
+        self.debug_show(torch.from_numpy(np.ascontiguousarray(x_crop)).permute(2, 0, 1), "image", 1, "search_region")
+        self.debug_show(torch.from_numpy(np.ascontiguousarray(self.z_patch_arr)).permute(2, 0, 1), "image", 1,
+                        "template")
+        self.debug_show(torch.from_numpy(score).view(s, s), "heatmap", 1, "score_map")
+        self.debug_show(torch.from_numpy(np.asarray(pscore, dtype=np.float32)).view(s, s), "heatmap", 1,
+                        "score_map_penalty_window")
+        self.debug_show(torch.from_numpy(np.asarray(penalty, dtype=np.float32)).view(s, s), "heatmap", 2, "penalty")
+        for name in ("cls_fc", "cls_conv"):
+            if name in extra:
+                self.debug_show(extra[name][0, :, 0].float().cpu().view(s, s), "heatmap", 2, f"score_map_{name}")
+
+
+def get_tracker_class():
+    """The tracker class (pytracking-style module entry point)."""
+    return SparseTTTracker
