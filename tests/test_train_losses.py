@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from lib.train.actors import backbone_param_groups, get_actor_class, get_recipe, ostrack_checkpoint_epochs
-from lib.train.actors.ostrack import OSTrackActor, adjust_keep_rate, build_ostrack_objective, ce_keep_rate, generate_mask_cond
+from lib.models.layers.candidate_elimination import adjust_keep_rate, generate_mask_cond
+from lib.train.actors.ostrack import OSTrackActor, build_ostrack_objective, ce_keep_rate
 from lib.train.base_functions import amp_dtype, get_optimizer_scheduler
 from lib.train.data import TensorDict
 from lib.train.losses import FocalLoss, gaussian_radius, generate_heatmap
@@ -87,7 +88,7 @@ def test_template_mask_of_candidate_elimination():
     assert generate_mask_cond(cfg, 1, "cpu", None) is None
     cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE = "CTR_POINT"
     cfg.DATA.TEMPLATE.SIZE = 64
-    with pytest.raises(NotImplementedError, match="feature sizes"):
+    with pytest.raises(ValueError, match="template grid"):
         generate_mask_cond(cfg, 1, "cpu", None)
 
 

@@ -438,3 +438,10 @@ def vit_base_patch16_224_ce(**kwargs) -> VisionTransformerCE:
 def vit_large_patch16_224_ce(**kwargs) -> VisionTransformerCE:
     """ViT-L/16 (1024 wide, 24 blocks, 16 heads) with candidate elimination."""
     return VisionTransformerCE(patch_size=16, embed_dim=1024, depth=24, num_heads=16, **kwargs)
+
+
+def vit_tiny_patch16_4blocks_ce(**kwargs) -> VisionTransformerCE:
+    """ViT-Tiny width (192 wide, 3 heads) with only 4 blocks and candidate elimination: the backbone of
+    the CPU training configuration ``experiments/ostrack/tiny_cpu.yaml`` (not an official model; no
+    pretrained weights exist for it)."""
+    return VisionTransformerCE(patch_size=16, embed_dim=192, depth=4, num_heads=3, **kwargs)

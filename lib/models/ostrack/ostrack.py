@@ -17,7 +17,7 @@ from lib.config import Config
 from lib.models import register_network
 from lib.models.backbones.pretrained import find_pretrained
 from lib.models.backbones.vit import (VisionTransformer, vit_base_patch16_224, vit_base_patch16_224_ce,
-                                     vit_large_patch16_224_ce)
+                                     vit_large_patch16_224_ce, vit_tiny_patch16_4blocks_ce)
 from lib.models.layers.candidate_elimination import generate_mask_cond
 from lib.models.layers.center_head import CenterPredictor, build_box_head
 
@@ -30,6 +30,7 @@ BACKBONES = {
     "vit_base_patch16_224": vit_base_patch16_224,
     "vit_base_patch16_224_ce": vit_base_patch16_224_ce,
     "vit_large_patch16_224_ce": vit_large_patch16_224_ce,
+    "vit_tiny_patch16_4blocks_ce": vit_tiny_patch16_4blocks_ce,  # CPU training config tiny_cpu (not official)
 }
 
 

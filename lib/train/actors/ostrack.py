@@ -1,44 +1,26 @@
 """OSTrack training: the actor (forward with candidate elimination, weighted focal + GIoU + L1 loss) and
-its train recipe.
+its train recipe. The candidate-elimination template mask and keep-rate schedule are the network's own
+(:mod:`lib.models.layers.candidate_elimination`).
 
-Source: OSTrack ``lib/train/actors/ostrack.py``, ``lib/utils/ce_utils.py`` (``adjust_keep_rate``),
-``lib/train/train_script.py`` (objective and weights). OSTRACK_GRM.md section 4.3.
+Source: OSTrack ``lib/train/actors/ostrack.py``, ``lib/train/train_script.py`` (objective and weights).
+OSTRACK_GRM.md section 4.3.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch.nn import BCEWithLogitsLoss
 
+from lib.models.layers.candidate_elimination import adjust_keep_rate, generate_mask_cond
 from lib.train.losses import FocalLoss, generate_heatmap
 from lib.utils.box_ops import box_cxcywh_to_xyxy, box_xywh_to_xyxy, giou_loss
 
 from . import BaseActor, TrainRecipe, backbone_param_groups, ostrack_checkpoint_epochs, register_recipe
 
-__all__ = ["OSTrackActor", "adjust_keep_rate", "ce_keep_rate", "generate_mask_cond", "build_ostrack_objective"]
-
-
-def adjust_keep_rate(epoch: int, warmup_epochs: int, total_epochs: int, iters_per_epoch: int = 1,
-                     base_keep_rate: float = 0.5, max_keep_rate: float = 1.0, iters: int = -1) -> float:
-    """Candidate-elimination keep rate of an epoch (OSTrack ``ce_utils.adjust_keep_rate``).
-
-    1 before ``warmup_epochs`` (no elimination), ``base_keep_rate`` from ``total_epochs`` on, and in
-    between a half-cosine from ``max_keep_rate`` down to ``base_keep_rate``:
-    ``base + (max - base) * (cos(pi * (epoch - warmup) / (total - warmup)) + 1) / 2``. Epochs count from 1.
-    """
-    if epoch < warmup_epochs:
-        return 1
-    if epoch >= total_epochs:
-        return base_keep_rate
-    if iters == -1:
-        iters = epoch * iters_per_epoch
-    total_iters = iters_per_epoch * (total_epochs - warmup_epochs)
-    iters = iters - iters_per_epoch * warmup_epochs
-    return base_keep_rate + (max_keep_rate - base_keep_rate) * (math.cos(iters / total_iters * math.pi) + 1) * 0.5
+__all__ = ["OSTrackActor", "ce_keep_rate", "build_ostrack_objective"]
 
 
 def ce_keep_rate(epoch: int, cfg) -> float:
@@ -49,55 +31,12 @@ def ce_keep_rate(epoch: int, cfg) -> float:
                             base_keep_rate=cfg.MODEL.BACKBONE.CE_KEEP_RATIO[0])
 
 
-def generate_mask_cond(cfg, bs: int, device, gt_bbox: torch.Tensor):
-    """Template token mask of candidate elimination (OSTrack ``ce_utils.generate_mask_cond``).
-
-    Args:
-        cfg: config (``DATA.TEMPLATE.SIZE``, ``MODEL.BACKBONE.STRIDE``, ``MODEL.BACKBONE.CE_TEMPLATE_RANGE``).
-        bs: batch size.
-        device: where the mask goes.
-        gt_bbox: ``(B, 4)`` template boxes xywh normalised to the template crop (used by ``GT_BOX``).
-
-    Returns:
-        ``(B, Hz*Wz)`` bool mask of the template tokens whose attention ranks the search tokens, or None
-        for ``'ALL'``.
-
-    Raises:
-        NotImplementedError: a range/size combination the official code does not define.
-    """
-    template_size = cfg.DATA.TEMPLATE.SIZE
-    stride = cfg.MODEL.BACKBONE.STRIDE
-    fs = template_size // stride
-    mode = cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE
-    if mode == "ALL":
-        return None
-    if mode in ("CTR_POINT", "CTR_REC"):
-        table = ({8: (3, 4), 12: (5, 6), 7: (3, 4), 14: (6, 7)} if mode == "CTR_POINT"
-                 else {8: (3, 5), 12: (5, 7), 7: (3, 4)})
-        if fs not in table:
-            raise NotImplementedError(f"CE_TEMPLATE_RANGE {mode} is defined for template feature sizes "
-                                      f"{sorted(table)}, not {fs} (TEMPLATE.SIZE {template_size} / STRIDE {stride})")
-        index = slice(*table[fs])
-        mask = torch.zeros([bs, fs, fs], device=device)
-        mask[:, index, index] = 1
-        return mask.flatten(1).to(torch.bool)
-    if mode == "GT_BOX":
-        mask = torch.zeros([bs, template_size, template_size], device=device)
-        boxes = gt_bbox * template_size
-        for i in range(bs):
-            x, y, w, h = boxes[i].cpu().tolist()
-            mask[i, int(y):int(y + h - 1), int(x):int(x + w - 1)] = 1
-        mask = F.interpolate(mask.unsqueeze(1), scale_factor=1.0 / stride, mode="bilinear", align_corners=False)
-        return mask.flatten(1).to(torch.bool)
-    raise NotImplementedError(f"unknown MODEL.BACKBONE.CE_TEMPLATE_RANGE '{mode}'")
-
-
 class OSTrackActor(BaseActor):
     """Actor of OSTrack.
 
     Forward: template ``template_images[0]`` ``(B, 3, Hz, Wz)`` and search ``search_images[0]``
     ``(B, 3, Hx, Wx)``; with candidate elimination (``MODEL.BACKBONE.CE_LOC`` non-empty) the template mask
-    of :func:`generate_mask_cond` and the keep rate of :func:`ce_keep_rate` for ``data['epoch']``.
+    of ``generate_mask_cond`` and the keep rate of :func:`ce_keep_rate` for ``data['epoch']``.
     The network returns the official dict (``pred_boxes`` ``(B, N, 4)`` cxcywh normalised, ``score_map``
     ``(B, 1, Hf, Wf)``, ...).
 
