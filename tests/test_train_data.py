@@ -20,6 +20,9 @@ from lib.utils.image import FrameReadError, imread_rgb, jpeg4py_available
 from lib.utils.lmdb_utils import close_all, imdecode_rgb
 from tests.conftest import need_shared
 from tests.train_helpers import FakeEnv, MemoryDataset, make_dataspec, make_got10k, make_lasot, read_gt
+from tests.train_helpers import one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SPECS = ["Couple", "Crossing", "bag", "person11"]
 

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from tests.conftest import PROJECT_ROOT, need_shared
-from tests.train_helpers import build_layout, ddp_test_trainer
+from tests.train_helpers import build_layout, ddp_test_trainer, one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 from tests.ddp_train_worker import trainer_gradients
 
 

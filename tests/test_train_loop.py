@@ -12,7 +12,9 @@ from lib.train.run_training import init_seeds, make_settings
 from lib.train.train_script import build_trainer
 from lib.utils.checkpoint import CheckpointError, safe_load
 from tests.conftest import need_shared
-from tests.train_helpers import StandInOSTrack, build_layout, small_cfg
+from tests.train_helpers import StandInOSTrack, build_layout, small_cfg, one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ from lib.models.backbones.vit import vit_tiny_patch16_4blocks_ce
 from lib.train.run_training import init_seeds, make_settings
 from lib.train.train_script import build_trainer
 from tests.conftest import PROJECT_ROOT, need_shared
-from tests.train_helpers import build_layout
+from tests.train_helpers import build_layout, one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

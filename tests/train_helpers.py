@@ -165,3 +165,17 @@ def ddp_test_trainer(env, out, batch, samples, local_rank=-1, rank=0, world=1, d
     torch.manual_seed(0)
     trainer, _ = build_trainer(settings, cfg=cfg, net=StandInOSTrack(dropout=0.0, bn=False))
     return trainer
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=False)
+def one_torch_thread():
+    """Run a test with one torch thread (restored afterwards): on a shared 2-core machine, OpenMP's
+    two spinning threads make small CPU training steps tens of times slower whenever another process
+    holds a core; one thread keeps the training tests' time steady."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -11,6 +11,7 @@ Figures depend on the machine and its load; the note in the README records the o
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num_workers", type=int, default=0, help="loader workers of the end-to-end figure")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the training step")
+    parser.add_argument("--repeat", type=int, default=3, help="measure each figure this many times (median, best)")
     args = parser.parse_args(argv)
 
     env = None
@@ -51,6 +53,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.script, args.config)
+    if args.shared:  # the demo set holds LaSOT- and GOT-10k-shaped data only
+        cfg.DATA.TRAIN.DATASETS_NAME, cfg.DATA.TRAIN.DATASETS_RATIO = ["LASOT", "GOT10K_train_full"], [1, 1]
+        if "VAL" in cfg.DATA:
+            cfg.DATA.VAL.DATASETS_NAME, cfg.DATA.VAL.DATASETS_RATIO = ["GOT10K_train_full"], [1]
     init_seeds(0)
     settings = make_settings(args.script, args.config, tempfile.mkdtemp(prefix="bench_out_"), env=env,
                              device=torch.device(args.device), num_workers=args.num_workers)
@@ -67,22 +73,28 @@ def main(argv=None):
     frames = [d.frame_location(seq, 0) for d in sampler.datasets
               if hasattr(d, "frame_location") and getattr(d, "storage", None) is not None and d.storage.kind == "folder"
               for seq in range(min(4, d.get_num_sequences()))]
+    def report(what, values, unit):
+        values = sorted(values)
+        print(f"{what}: {statistics.median(values):.2f} {unit} (median of {len(values)}, best {values[-1]:.2f})")
+
     backends = ["jpeg4py", "opencv"] if jpeg4py_available() else ["opencv"]
     for backend in backends:
         if frames:
-            print(f"decode [{backend}]: {bench_decode(frames, backend, repeat=5):.1f} frames/s (one thread)")
+            report(f"decode [{backend}]", [bench_decode(frames, backend, repeat=5) for _ in range(args.repeat)],
+                   "frames/s (one thread)")
         with_backend(sampler.datasets, backend)
-        print(f"data pipeline [{backend}]: {bench_samples(sampler, args.samples):.2f} samples/s per worker")
+        report(f"data pipeline [{backend}]", [bench_samples(sampler, args.samples) for _ in range(args.repeat)],
+               "samples/s per worker")
 
     if args.iters > 0:
         from lib.train.train_script import build_trainer
 
         with_backend(sampler.datasets, backends[0])
         trainer, _ = build_trainer(settings, cfg=cfg)
-        res = bench_iterations(trainer, trainer.loaders[0], args.iters)
-        print(f"training [{args.device}, batch {cfg.TRAIN.BATCH_SIZE}, AMP {cfg.TRAIN.get('AMP', False)}]: "
-              f"{res['compute']:.3f} it/s (forward+backward+step), {res['end_to_end']:.3f} it/s with the loader "
-              f"({args.num_workers} workers)")
+        runs = [bench_iterations(trainer, trainer.loaders[0], args.iters) for _ in range(args.repeat)]
+        what = f"training [{args.device}, batch {cfg.TRAIN.BATCH_SIZE}, AMP {cfg.TRAIN.get('AMP', False)}]"
+        report(f"{what} forward+backward+step", [r["compute"] for r in runs], "it/s")
+        report(f"{what} with the loader ({args.num_workers} workers)", [r["end_to_end"] for r in runs], "it/s")
 
 
 if __name__ == "__main__":
