@@ -4,7 +4,6 @@ split files, bad input, sampler modes, processing, transforms and the loader."""
 import json
 import os
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -128,7 +127,8 @@ def test_corrupt_frame_is_an_error_naming_the_file(shared, tmp_path):
 def test_jpeg4py_and_opencv_decode_the_same_pixels(shared):
     if not jpeg4py_available():
         pytest.skip("libturbojpeg is not installed: only the OpenCV path exists")
-    for rel in ("otb/Couple/img/0001.jpg", "vot/bag/00000001.jpg", "uav123_10fps/data_seq/UAV123_10fps/person11/000001.jpg"):
+    for rel in ("otb/Couple/img/0001.jpg", "vot/bag/00000001.jpg",
+                "uav123_10fps/data_seq/UAV123_10fps/person11/000001.jpg"):
         a = imread_rgb(str(shared / rel), backend="jpeg4py")
         b = imread_rgb(str(shared / rel), backend="opencv")
         assert a.shape == b.shape and np.array_equal(a, b), rel
@@ -185,7 +185,8 @@ def test_trackingnet_folder_and_lmdb(shared, tmp_path):
     assert a.sequence_list == [(0, "vidA"), (0, "vidB"), (1, "vidC")]
     make_lmdb("trackingnet", str(tmp_path / "tn"), str(tmp_path / "tn_lmdb"))
     try:
-        assert json.loads((tmp_path / "tn_lmdb" / "seq_list.json").read_text()) == [[0, "vidA"], [0, "vidB"], [1, "vidC"]]
+        seq_list = json.loads((tmp_path / "tn_lmdb" / "seq_list.json").read_text())
+        assert seq_list == [[0, "vidA"], [0, "vidB"], [1, "vidC"]]
         b = TrackingNet_lmdb(str(tmp_path / "tn_lmdb"), set_ids=[0, 1])
         assert b.sequence_list == a.sequence_list
         assert torch.equal(a.get_sequence_info(2)["bbox"], b.get_sequence_info(2)["bbox"])
@@ -376,14 +377,16 @@ def _sample(ds, seq, ids):
     frames, anno, _ = ds.get_frames(seq, ids)
     H, W, _ = frames[0].shape
     return TensorDict({"template_images": frames[:1], "template_anno": anno["bbox"][:1],
-                       "template_masks": [torch.zeros(H, W)], "search_images": frames[1:], "search_anno": anno["bbox"][1:],
+                       "template_masks": [torch.zeros(H, W)], "search_images": frames[1:],
+                       "search_anno": anno["bbox"][1:],
                        "search_masks": [torch.zeros(H, W)], "dataset": "got10k", "test_class": None})
 
 
 def test_processing_crops_real_frames_around_the_target(layout, shared):
     ds = Got10k(str(layout["got"]))
     out = _processing()(_sample(ds, 0, [0, 5]))
-    assert out["valid"] and out["template_images"].shape == (1, 3, 32, 32) and out["search_images"].shape == (1, 3, 64, 64)
+    assert out["valid"] and out["template_images"].shape == (1, 3, 32, 32)
+    assert out["search_images"].shape == (1, 3, 64, 64)
     assert out["search_att"].dtype == torch.bool and out["search_att"].shape == (1, 64, 64)
     # no jitter: the target is centred, its side is 1/factor of the crop (sqrt(w h) normalisation)
     x, y, w, h = out["search_anno"][0].tolist()

@@ -32,7 +32,8 @@ def test_gaussian_radius_is_the_official_unnormalised_root():
     # the unnormalised third root: (b + sqrt(b^2 - 4ac)) / 2, not divided by a = 4 * 0.7
     w = h = 8.0
     b3, a3, c3 = -2 * 0.7 * 16, 2.8, -0.3 * 64
-    assert gaussian_radius(torch.tensor([[w, h]]))[0].item() == pytest.approx((b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2)
+    expected = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    assert gaussian_radius(torch.tensor([[w, h]]))[0].item() == pytest.approx(expected)
 
 
 def test_heatmap_peak_radius_and_sigma():

@@ -7,7 +7,6 @@ import glob
 import os
 import subprocess
 import sys
-import warnings
 
 import pytest
 import torch
@@ -71,7 +70,8 @@ def test_tiny_ostrack_learns_and_a_killed_run_resumes_bitwise(layout, tmp_path):
     killed = make_trainer(layout, tmp_path / "killed", cfg, on_iteration=kill)
     with pytest.raises(KeyboardInterrupt):
         killed.train(3)
-    names = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "killed/checkpoints/train/ostrack/tiny_cpu/*")))
+    folder = tmp_path / "killed/checkpoints/train/ostrack/tiny_cpu"
+    names = sorted(os.path.basename(p) for p in glob.glob(str(folder / "*")))
     assert names == ["OSTrack_ep0001.pth.tar", "OSTrack_ep0002.pth.tar"]
     resumed = make_trainer(layout, tmp_path / "killed", cfg, process_seed=99)  # another process state
     resumed.train(3)

@@ -3,16 +3,15 @@ sets, a small OSTrack-like configuration and a tiny stand-in network with OSTrac
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from lib.config import Config
-
 from lib.train.dataset.demo_layout import read_benchmark_gt as read_gt  # noqa: F401
 from lib.train.dataset.demo_layout import write_dataspec as make_dataspec  # noqa: F401
 from lib.train.dataset.demo_layout import write_got10k as make_got10k  # noqa: F401
@@ -165,9 +164,6 @@ def ddp_test_trainer(env, out, batch, samples, local_rank=-1, rank=0, world=1, d
     torch.manual_seed(0)
     trainer, _ = build_trainer(settings, cfg=cfg, net=StandInOSTrack(dropout=0.0, bn=False))
     return trainer
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=False)

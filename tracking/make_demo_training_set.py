@@ -25,7 +25,8 @@ def main(argv=None) -> int:
         print(f"make_demo_training_set: '{dst}' exists already", file=sys.stderr)
         return 1
     if not (Path(args.shared) / "otb").is_dir():
-        print(f"make_demo_training_set: '{args.shared}' holds no otb/ folder (expected ../shared/data)", file=sys.stderr)
+        print(f"make_demo_training_set: '{args.shared}' holds no otb/ folder (expected ../shared/data)",
+              file=sys.stderr)
         return 1
     paths = make_demo_training_set(Path(args.shared), dst)
     for field, path in paths.items():

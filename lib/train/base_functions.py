@@ -27,7 +27,8 @@ def update_settings(settings, cfg) -> None:
     settings.print_interval = cfg.TRAIN.get("PRINT_INTERVAL", 50)
     settings.search_area_factor = {"template": cfg.DATA.TEMPLATE.FACTOR, "search": cfg.DATA.SEARCH.FACTOR}
     settings.output_sz = {"template": cfg.DATA.TEMPLATE.SIZE, "search": cfg.DATA.SEARCH.SIZE}
-    settings.center_jitter_factor = {"template": cfg.DATA.TEMPLATE.CENTER_JITTER, "search": cfg.DATA.SEARCH.CENTER_JITTER}
+    settings.center_jitter_factor = {"template": cfg.DATA.TEMPLATE.CENTER_JITTER,
+                                     "search": cfg.DATA.SEARCH.CENTER_JITTER}
     settings.scale_jitter_factor = {"template": cfg.DATA.TEMPLATE.SCALE_JITTER, "search": cfg.DATA.SEARCH.SCALE_JITTER}
     settings.grad_clip_norm = cfg.TRAIN.GRAD_CLIP_NORM
     settings.print_stats = None
@@ -76,7 +77,8 @@ def build_loader(name: str, cfg, settings, data_cfg, processing, training: bool,
     # official: the train loader shuffles (its indices are ignored, but shuffling draws from the torch
     # generator), the val loader does not; under DDP both use a DistributedSampler
     shuffle = training and not distributed and getattr(settings, "shuffle", True)
-    return LTRLoader(name, dataset, training=training, batch_size=cfg.TRAIN.BATCH_SIZE, shuffle=shuffle, sampler=sampler,
+    return LTRLoader(name, dataset, training=training, batch_size=cfg.TRAIN.BATCH_SIZE, shuffle=shuffle,
+                     sampler=sampler,
                      num_workers=num_workers, drop_last=True, stack_dim=1, epoch_interval=epoch_interval,
                      seed=int(getattr(settings, "seed", 0)), rank=int(getattr(settings, "rank", 0)))
 

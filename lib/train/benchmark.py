@@ -4,7 +4,7 @@ iterations per second (used by ``tracking/benchmark_train.py``; figures are prin
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 

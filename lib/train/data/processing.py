@@ -13,7 +13,7 @@ same). The fields a sample holds afterwards (``mode='sequence'``, ``N`` frames o
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn.functional as F

@@ -34,7 +34,8 @@ def crop_mask(mask: torch.Tensor, box_extract: torch.Tensor, search_area_factor:
 def jittered_center_crop(frames: Sequence[np.ndarray], box_extract: Sequence[torch.Tensor],
                          box_gt: Sequence[torch.Tensor], search_area_factor: float, output_sz: int,
                          masks: Optional[Sequence[torch.Tensor]] = None
-                         ) -> Tuple[List[np.ndarray], List[torch.Tensor], List[np.ndarray], Optional[List[torch.Tensor]]]:
+                         ) -> Tuple[List[np.ndarray], List[torch.Tensor], List[np.ndarray],
+                                    Optional[List[torch.Tensor]]]:
     """Crop a square region around each (jittered) box and express the ground-truth box in the crop.
 
     Args:

@@ -115,9 +115,11 @@ class TrackingSampler(torch.utils.data.Dataset):
         if not datasets:
             raise ValueError("TrackingSampler needs at least one dataset")
         if frame_sample_mode not in FRAME_SAMPLE_MODES:
-            raise ValueError(f"unknown frame sample mode '{frame_sample_mode}' (known: {', '.join(FRAME_SAMPLE_MODES)})")
+            raise ValueError(f"unknown frame sample mode '{frame_sample_mode}' "
+                             f"(known: {', '.join(FRAME_SAMPLE_MODES)})")
         if train_cls and frame_sample_mode not in ("trident", "trident_pro", "stark"):
-            raise ValueError(f"train_cls needs frame_sample_mode trident, trident_pro or stark, not '{frame_sample_mode}'")
+            raise ValueError(f"train_cls needs frame_sample_mode trident, trident_pro or stark, "
+                             f"not '{frame_sample_mode}'")
         if p_datasets is None:
             p_datasets = [len(d) for d in datasets]
         if len(p_datasets) != len(datasets):
@@ -150,8 +152,8 @@ class TrackingSampler(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> TensorDict:
         if self.sample_seed is None:
             return self._sample()
-        seed = int(np.random.SeedSequence([int(self.sample_seed), self.epoch, int(index)]).generate_state(2, np.uint64)[0]
-                   % (2 ** 63))
+        state = np.random.SeedSequence([int(self.sample_seed), self.epoch, int(index)]).generate_state(2, np.uint64)
+        seed = int(state[0] % (2 ** 63))
         with fork_rng(seed):
             return self._sample()
 
@@ -216,7 +218,8 @@ class TrackingSampler(torch.utils.data.Dataset):
                 search_frames, search_anno, meta_search = dataset.get_frames(seq_id, neg_ids, seq_info)
                 search_anno["bbox"] = [self.get_center_box(H, W)]
         Hs, Ws, _ = search_frames[0].shape
-        search_masks = search_anno["mask"] if "mask" in search_anno else [torch.zeros((Hs, Ws))] * self.num_search_frames
+        search_masks = (search_anno["mask"] if "mask" in search_anno
+                        else [torch.zeros((Hs, Ws))] * self.num_search_frames)
 
         data = TensorDict({"template_images": template_frames,
                            "template_anno": template_anno["bbox"],

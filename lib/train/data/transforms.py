@@ -18,7 +18,7 @@ as the official code does, so seeding both reproduces a sample.
 from __future__ import annotations
 
 import random
-from typing import Optional, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np

@@ -84,8 +84,9 @@ class MSCOCOSeq(BaseVideoDataset):
         self.img_pth = f"images/{split}{version}/"
         self.anno_path = f"annotations/instances_{split}{version}.json"
         if not self.storage.exists(self.anno_path):
-            raise DatasetError(f"COCO annotation file '{self.storage.where(self.anno_path)}' does not exist: expected "
-                               f"annotations/instances_{split}{version}.json and images/{split}{version}/ under the root")
+            raise DatasetError(f"COCO annotation file '{self.storage.where(self.anno_path)}' does not exist: "
+                               f"expected annotations/instances_{split}{version}.json and images/{split}{version}/ "
+                               f"under the root")
         try:
             data = json.loads(self.storage.read_text(self.anno_path))
         except json.JSONDecodeError as exc:

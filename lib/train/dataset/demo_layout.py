@@ -107,7 +107,8 @@ def write_dataspec(root: Path, lasot_names: List[str]) -> Path:
 
 
 def make_demo_training_set(shared: Path, dst: Path, got10k=("Couple", "Football1", "bag", "person11"),
-                           lasot=(("person-1", "Couple"), ("bag-1", "bag"), ("person-2", "person11"))) -> Dict[str, Path]:
+                           lasot=(("person-1", "Couple"), ("bag-1", "bag"), ("person-2", "person11"))
+                           ) -> Dict[str, Path]:
     """Write the demo GOT-10k and LaSOT training sets under ``dst``.
 
     Returns ``{'got10k_dir', 'lasot_dir', 'dataspec_path'}`` (the fields of lib/train/admin/local.py).

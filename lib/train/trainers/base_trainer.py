@@ -29,7 +29,8 @@ import torch
 
 from lib.train.admin import multigpu
 from lib.train.admin.stats import load_stats_state_dict, stats_state_dict
-from lib.utils.checkpoint import CheckpointError, check_state_dict, extract_state_dict, safe_load, save_checkpoint_atomic
+from lib.utils.checkpoint import (CheckpointError, check_state_dict, extract_state_dict, safe_load,
+                                  save_checkpoint_atomic)
 
 __all__ = ["BaseTrainer", "capture_rng_state", "restore_rng_state", "CHECKPOINT_FORMAT"]
 
@@ -203,7 +204,8 @@ class BaseTrainer:
         log.info("checkpoint saved: %s", path)
         return path
 
-    def find_checkpoint(self, checkpoint: Union[None, int, str] = None, project_path: Optional[str] = None) -> Optional[str]:
+    def find_checkpoint(self, checkpoint: Union[None, int, str] = None,
+                        project_path: Optional[str] = None) -> Optional[str]:
         """Resolve ``None`` (newest of the project), an epoch number, a folder (its newest) or a file path.
 
         Returns None when ``checkpoint`` is None and the project has no checkpoint yet.
@@ -248,8 +250,8 @@ class BaseTrainer:
         ckpt = safe_load(path)
         net_type = type(self.net).__name__
         if not isinstance(ckpt, dict) or ckpt.get("net_type") != net_type:
-            raise CheckpointError(f"checkpoint '{path}' holds net_type {ckpt.get('net_type') if isinstance(ckpt, dict) else '?'}"
-                                  f", this run trains {net_type}")
+            found = ckpt.get("net_type") if isinstance(ckpt, dict) else "?"
+            raise CheckpointError(f"checkpoint '{path}' holds net_type {found}, this run trains {net_type}")
         sd = extract_state_dict(ckpt, f"checkpoint '{path}'")
         check_state_dict(self.net.state_dict(), sd, f"checkpoint '{path}'", net_type)
         self.net.load_state_dict(sd, strict=True)
