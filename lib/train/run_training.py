@@ -28,12 +28,14 @@ __all__ = ["init_seeds", "make_settings", "run_training", "main"]
 
 
 def init_seeds(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
+    """Seed python, numpy and torch (CPU and CUDA) and make cuDNN deterministic (official ``init_seeds``)."""
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 def make_settings(script: str, config: str, save_dir: str, local_rank: int = -1, rank: int = 0, world_size: int = 1,
@@ -72,9 +74,10 @@ def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lm
     from lib.train.train_script import run
 
     cv2.setNumThreads(0)
-    torch.backends.cudnn.benchmark = cudnn_benchmark
     local_rank, rank, world, device = multigpu.init_distributed()
     init_seeds(seed + rank)
+    # the official script seeds after setting the flag, so cuDNN ends up deterministic unless asked otherwise
+    torch.backends.cudnn.benchmark = cudnn_benchmark
     # settings.seed is the base seed: workers are seeded from (seed, epoch, rank, worker_id) and the
     # DistributedSampler from (seed, epoch), identical on every rank.
     settings = make_settings(script, config, save_dir, local_rank, rank, world, device, seed, use_lmdb,
