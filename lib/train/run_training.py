@@ -76,7 +76,7 @@ def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lm
     cv2.setNumThreads(0)
     local_rank, rank, world, device = multigpu.init_distributed()
     init_seeds(seed + rank)
-    # the official script seeds after setting the flag, so cuDNN ends up deterministic unless asked otherwise
+    # init_seeds makes cuDNN deterministic (as the official script ends up); --cudnn_benchmark 1 re-enables autotuning
     torch.backends.cudnn.benchmark = cudnn_benchmark
     # settings.seed is the base seed: workers are seeded from (seed, epoch, rank, worker_id) and the
     # DistributedSampler from (seed, epoch), identical on every rank.
