@@ -133,6 +133,7 @@ def test_two_stage_training_loads_the_previous_stage(layout, tmp_path):
 
 
 @pytest.mark.parametrize("amp", ["bf16", True])
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # fp16: the scaler skips step 1
 def test_mixed_precision_steps(layout, tmp_path, amp):
     cfg = small_cfg(batch=2, samples=2, epochs=1)
     cfg.TRAIN.AMP = amp
