@@ -15,8 +15,8 @@ from lib.train.data import transforms as tfm
 from lib.train.dataset import (DatasetError, Got10k, Got10k_lmdb, ImagenetVID, ImagenetVID_lmdb, Lasot, Lasot_lmdb,
                                MSCOCOSeq, MSCOCOSeq_lmdb, TrackingNet, TrackingNet_lmdb, names2datasets)
 from lib.train.dataset.make_lmdb import make_lmdb
-from lib.utils.image import FrameReadError, imread_rgb, jpeg4py_available
-from lib.utils.lmdb_utils import close_all, imdecode_rgb
+from lib.utils.image import FrameReadError, imdecode_rgb, imread_rgb, jpeg4py_available
+from lib.utils.lmdb_utils import close_all
 from tests.conftest import need_shared
 from tests.train_helpers import FakeEnv, MemoryDataset, make_dataspec, make_got10k, make_lasot, read_gt
 from tests.train_helpers import one_torch_thread  # noqa: F401

@@ -1,4 +1,4 @@
-"""Reading frames as RGB uint8 arrays: jpeg4py (libturbojpeg) for JPEG files where it works, OpenCV
+"""Reading frames as RGB uint8 arrays, from files (imread_rgb) or encoded bytes such as lmdb values (imdecode_rgb):
 otherwise. Both give the same RGB pixels for baseline JPEGs (both decode with libjpeg-turbo).
 """
 
@@ -10,7 +10,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-__all__ = ["imread_rgb", "jpeg4py_available", "FrameReadError"]
+__all__ = ["imread_rgb", "imdecode_rgb", "jpeg4py_available", "FrameReadError"]
 
 
 class FrameReadError(IOError):
@@ -68,4 +68,32 @@ def imread_rgb(path: str, backend: str = "auto") -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise FrameReadError(f"frame '{path}' could not be decoded (corrupt or not an image)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def imdecode_rgb(data: bytes, name: str = "<bytes>", backend: str = "auto") -> np.ndarray:
+    """Decode encoded image bytes into an ``(H, W, 3)`` RGB uint8 array.
+
+    jpeg4py (libturbojpeg) is used for JPEG data when available (``backend='auto'``), OpenCV otherwise;
+    both give the same pixels for baseline JPEGs.
+
+    Raises:
+        FrameReadError: the bytes are not a decodable image (the message names ``name``).
+    """
+    buf = np.frombuffer(data, np.uint8)
+    is_jpeg = len(data) > 2 and data[:2] == b"\xff\xd8"
+    if backend == "jpeg4py" or (backend == "auto" and is_jpeg and jpeg4py_available()):
+        try:
+            import jpeg4py
+
+            img = jpeg4py.JPEG(buf).decode()
+            if img.ndim == 2:
+                img = np.stack([img] * 3, axis=-1)
+            return img
+        except Exception as exc:
+            if backend == "jpeg4py":
+                raise FrameReadError(f"frame '{name}' could not be decoded by jpeg4py: {exc}") from exc
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FrameReadError(f"frame '{name}' could not be decoded (corrupt or not an image)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

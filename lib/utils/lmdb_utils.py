@@ -13,10 +13,7 @@ import json
 import os
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
-import cv2
-import numpy as np
-
-from lib.utils.image import FrameReadError, jpeg4py_available
+from lib.utils.image import imdecode_rgb
 
 __all__ = ["LmdbError", "get_lmdb_handle", "lmdb_has_key", "read_bytes", "decode_img", "decode_str", "decode_json",
            "imdecode_rgb", "write_lmdb", "close_all"]
@@ -89,34 +86,6 @@ def read_bytes(path: str, key: str) -> bytes:
     if value is None:
         raise LmdbError(f"lmdb '{path}' has no key '{key}'")
     return bytes(value)
-
-
-def imdecode_rgb(data: bytes, name: str = "<bytes>", backend: str = "auto") -> np.ndarray:
-    """Decode encoded image bytes into an ``(H, W, 3)`` RGB uint8 array.
-
-    jpeg4py (libturbojpeg) is used for JPEG data when available (``backend='auto'``), OpenCV otherwise;
-    both give the same pixels for baseline JPEGs.
-
-    Raises:
-        FrameReadError: the bytes are not a decodable image (the message names ``name``).
-    """
-    buf = np.frombuffer(data, np.uint8)
-    is_jpeg = len(data) > 2 and data[:2] == b"\xff\xd8"
-    if backend == "jpeg4py" or (backend == "auto" and is_jpeg and jpeg4py_available()):
-        try:
-            import jpeg4py
-
-            img = jpeg4py.JPEG(buf).decode()
-            if img.ndim == 2:
-                img = np.stack([img] * 3, axis=-1)
-            return img
-        except Exception as exc:
-            if backend == "jpeg4py":
-                raise FrameReadError(f"frame '{name}' could not be decoded by jpeg4py: {exc}") from exc
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if img is None:
-        raise FrameReadError(f"frame '{name}' could not be decoded (corrupt or not an image)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def decode_img(path: str, key: str) -> np.ndarray:
