@@ -1,5 +1,6 @@
-"""Reading frames as RGB uint8 arrays, from files (imread_rgb) or encoded bytes such as lmdb values (imdecode_rgb):
-otherwise. Both give the same RGB pixels for baseline JPEGs (both decode with libjpeg-turbo).
+"""Reading frames as RGB uint8 arrays, from files (``imread_rgb``) or encoded bytes such as lmdb values
+(``imdecode_rgb``): jpeg4py (libturbojpeg) for JPEG data where it works, OpenCV otherwise. Both give the same RGB
+pixels for baseline JPEGs (both decode with libjpeg-turbo).
 """
 
 from __future__ import annotations
