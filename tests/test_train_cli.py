@@ -15,12 +15,13 @@ import train as train_cli  # noqa: E402
 
 def test_single_process_command():
     args = train_cli.parse_args(["--script", "ostrack", "--config", "cfg", "--save_dir", "out", "--mode", "single",
-                                 "--use_wandb", "1", "--resume", "latest", "--script_prv", "a", "--config_prv", "b"])
+                                 "--use_wandb", "1", "--resume", "latest", "--script_prv", "a", "--config_prv", "b",
+                                 "--skip_bad_data", "1"])
     cmd = train_cli.build_command(args)
     assert cmd[0] == sys.executable and cmd[1].endswith("lib/train/run_training.py")
     assert cmd[2:] == ["--script", "ostrack", "--config", "cfg", "--save_dir", "out", "--use_lmdb", "0",
                        "--use_wandb", "1", "--seed", "42", "--script_prv", "a", "--config_prv", "b",
-                       "--resume", "latest"]
+                       "--resume", "latest", "--skip_bad_data", "1"]
 
 
 def test_torchrun_commands():

@@ -33,6 +33,8 @@ def build_command(args) -> list:
         train_args += ["--resume", args.resume]
     if args.num_workers is not None:
         train_args += ["--num_workers", str(args.num_workers)]
+    if args.skip_bad_data:
+        train_args += ["--skip_bad_data", "1"]
     run = os.path.normpath(_RUN)
     if args.mode == "single":
         return [sys.executable, run] + train_args
@@ -64,6 +66,9 @@ def parse_args(argv=None):
     parser.add_argument("--resume", default=None, help="'latest' (default behaviour) or a checkpoint file")
     parser.add_argument("--seed", type=int, default=42, help="base seed (rank r uses seed + r)")
     parser.add_argument("--num_workers", type=int, default=None, help="override TRAIN.NUM_WORKER")
+    parser.add_argument("--skip_bad_data", type=int, choices=[0, 1], default=0,
+                        help="log and skip corrupt frames / broken annotations (the official behaviour) instead of "
+                             "stopping with an error naming the file")
     return parser.parse_args(argv)
 
 

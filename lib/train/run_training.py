@@ -40,7 +40,7 @@ def init_seeds(seed: int) -> None:
 
 def make_settings(script: str, config: str, save_dir: str, local_rank: int = -1, rank: int = 0, world_size: int = 1,
                   device=None, seed: int = 42, use_lmdb: bool = False, use_wandb: bool = False,
-                  script_prv=None, config_prv=None, resume=None, num_workers=None, env=None):
+                  script_prv=None, config_prv=None, resume=None, num_workers=None, env=None, skip_bad_data=False):
     """The :class:`~lib.train.admin.settings.Settings` of one run (official ``run_training`` fields)."""
     from lib.train.admin.settings import Settings
 
@@ -63,12 +63,13 @@ def make_settings(script: str, config: str, save_dir: str, local_rank: int = -1,
     settings.seed = seed
     settings.resume = resume
     settings.num_workers = num_workers
+    settings.skip_bad_data = bool(skip_bad_data)
     return settings
 
 
 def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lmdb: bool = False,
                  use_wandb: bool = False, script_prv=None, config_prv=None, resume=None, num_workers=None,
-                 cudnn_benchmark: bool = False):
+                 cudnn_benchmark: bool = False, skip_bad_data: bool = False):
     """Join the DDP group if launched by torchrun, seed, build the settings and train."""
     from lib.train.admin import multigpu
     from lib.train.train_script import run
@@ -81,7 +82,7 @@ def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lm
     # settings.seed is the base seed: workers are seeded from (seed, epoch, rank, worker_id) and the
     # DistributedSampler from (seed, epoch), identical on every rank.
     settings = make_settings(script, config, save_dir, local_rank, rank, world, device, seed, use_lmdb,
-                             use_wandb, script_prv, config_prv, resume, num_workers)
+                             use_wandb, script_prv, config_prv, resume, num_workers, skip_bad_data=skip_bad_data)
     try:
         return run(settings)
     finally:
@@ -101,10 +102,13 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", default=None, help="'latest' (default behaviour) or a checkpoint path")
     parser.add_argument("--num_workers", type=int, default=None, help="override TRAIN.NUM_WORKER")
     parser.add_argument("--cudnn_benchmark", type=int, choices=[0, 1], default=0)
+    parser.add_argument("--skip_bad_data", type=int, choices=[0, 1], default=0,
+                        help="log and skip corrupt frames / broken annotations instead of stopping")
     parser.add_argument("--local_rank", type=int, default=-1, help=argparse.SUPPRESS)  # deprecated launcher
     args = parser.parse_args(argv)
     run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),
-                 args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark))
+                 args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark),
+                 bool(args.skip_bad_data))
     return 0
 
 
