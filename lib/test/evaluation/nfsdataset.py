@@ -17,12 +17,13 @@ __all__ = ["NFSDataset"]
 
 
 class NFSDataset(BaseDataset):
-    """NfS-30 (official sequence list). ``base_path`` defaults to ``nfs_path``."""
+    """NfS-30 (official sequence list). ``base_path`` defaults to ``nfs_path``; ``missing``
+    (``'error'``/``'skip'``) handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "nfs"
 
-    def __init__(self, base_path: Optional[str] = None):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(base_path, "nfs_path",
                                                 "NfS (sequences/<Name>/00001.jpg, anno/nfs_<Name>.txt)")
         self.infos = {e["name"]: e for e in load_packaged_list("nfs")["sequences"]}
@@ -30,9 +31,12 @@ class NFSDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.infos)
 
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, self.infos[name]["anno_path"])
+
     def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
-        anno = os.path.join(self.base_path, info["anno_path"])
+        anno = self.annotation_path(name)
         gt = read_boxes(anno)
         frames = frame_paths(self.base_path, info)
         check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "

@@ -258,7 +258,10 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
-    a wrong name or a missing checkpoint fails at once.
+    a wrong name or a missing checkpoint fails at once. A dataset folder that holds only part of the
+    benchmark (sequences of the official list without their annotation file) is run on the sequences
+    present, and one line on stderr says how many of the benchmark's sequences are missing and where
+    they were looked for; a folder with none of them is a :class:`SetupError`.
 
     Raises:
         SetupError: everything that prevents the run from starting (message names the cause).
@@ -284,8 +287,14 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             tracker.get_parameters(device=device or "cpu")
         except RuntimeError as exc:  # e.g. --device cuda without CUDA
             raise SetupError(str(exc)) from exc
-        dataset = load_dataset(key, base_path=dataset_path)
-        sequences = [dataset.get_sequence(sequence)] if sequence is not None else list(dataset.get_sequence_list())
+        dataset = load_dataset(key, base_path=dataset_path, missing="skip")
+        if sequence is not None:
+            sequences = [dataset.get_sequence(sequence)]
+        else:
+            sequences = list(dataset.get_sequence_list())
+            report = dataset.missing_report()
+            if report:  # a partial copy of the benchmark: run what is there, say so once
+                print(f"note: {report}", file=sys.stderr, flush=True)
     except (UnknownTrackerError, UnknownDatasetError, SettingsError, DatasetFolderError, AnnotationError,
             MissingCheckpointError, ConfigError, ImportError, IndexError, KeyError, ValueError) as exc:
         raise SetupError(str(exc)) from exc

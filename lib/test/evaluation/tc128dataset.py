@@ -26,12 +26,14 @@ __all__ = ["TC128Dataset"]
 
 
 class TC128Dataset(BaseDataset):
-    """Temple Color 128. ``base_path`` defaults to ``tc128_path``."""
+    """Temple Color 128. ``base_path`` defaults to ``tc128_path``; ``missing`` (``'error'``/``'skip'``)
+    handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "tc128"
 
-    def __init__(self, base_path: Optional[str] = None, exclude_otb: bool = False, ce_only: bool = False):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, exclude_otb: bool = False, ce_only: bool = False,
+                 missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(
             base_path, "tc128_path", "Temple Color 128 (<Name>/img/0001.jpg, <Name>/<Name>_gt.txt, <Name>_frames.txt)")
         data = load_packaged_list("tc128")
@@ -55,10 +57,13 @@ class TC128Dataset(BaseDataset):
         renamed = os.path.join(self.base_path, os.path.dirname(self.infos[name]["path"]))
         return renamed if os.path.isdir(renamed) else official
 
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self._folder(name), f"{name}_gt.txt")
+
     def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
         folder = self._folder(name)
-        anno = os.path.join(folder, f"{name}_gt.txt")
+        anno = self.annotation_path(name)
         gt = read_boxes(anno)
         start, end, source = info["startFrame"], info["endFrame"], "the official sequence list"
         range_file = os.path.join(folder, f"{name}_frames.txt")

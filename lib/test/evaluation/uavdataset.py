@@ -35,13 +35,14 @@ def uav10fps_range(start_frame: int, end_frame: int):
 
 
 class UAVDataset(BaseDataset):
-    """UAV123 (123 sequences, 30 fps), official sequence list. ``base_path`` defaults to ``uav_path``."""
+    """UAV123 (123 sequences, 30 fps), official sequence list. ``base_path`` defaults to ``uav_path``;
+    ``missing`` (``'error'``/``'skip'``) handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "uav"
     _WHAT = "UAV123 (data_seq/UAV123/<video>/000001.jpg, anno/UAV123/<name>.txt)"
 
-    def __init__(self, base_path: Optional[str] = None):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(base_path, "uav_path", self._WHAT)
         self.infos: Dict[str, dict] = {e["name"]: e for e in self._infos()}
 
@@ -51,9 +52,12 @@ class UAVDataset(BaseDataset):
     def sequence_names(self) -> List[str]:
         return list(self.infos)
 
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, self.infos[name]["anno_path"])
+
     def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
-        anno = os.path.join(self.base_path, info["anno_path"])
+        anno = self.annotation_path(name)
         gt = read_boxes(anno, allow_nan="rows")
         frames = frame_paths(self.base_path, info)
         check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "
