@@ -9,7 +9,6 @@ the analysis works on annotation-only folders.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence as Seq, Union
 
 import numpy as np
