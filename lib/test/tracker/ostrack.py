@@ -141,7 +141,7 @@ class OSTrackTracker(BaseTracker):
 
     def _show_debug(self, image, x_patch_arr, score_map, response, out) -> None:
         """The official visdom views: Tracking, search_region, template, score_map, score_map_hann, masked_search."""
-        self.debug_show((image, self._debug_gt, self.state), "Tracking", 1, "Tracking")
+        self.debug_show((image, self.state), "Tracking", 1, "Tracking")
         self.debug_show(x_patch_arr, "image", 1, "search_region")
         self.debug_show(self.z_patch_arr, "image", 1, "template")
         self.debug_show(score_map.view(self.feat_sz, self.feat_sz).cpu(), "heatmap", 1, "score_map")
