@@ -1,7 +1,8 @@
 """Running trackers over datasets, crash-safe and resumable (pytracking/OSTrack ``running.py``).
 
 - Every (sequence, tracker) pair is one job. ``threads == 0`` runs the jobs in this process;
-  ``threads = N > 0`` runs them in ``N`` worker processes started with ``spawn``
+  ``threads = N > 0`` runs them in ``min(N, jobs)`` worker processes started with ``spawn``, each
+  with ``cpu_count // workers`` torch threads on the CPU
   (``concurrent.futures.ProcessPoolExecutor``: a worker that dies, e.g. killed for memory, fails the
   unfinished jobs instead of hanging the run). Worker ``k``
   (0-based, in start order) uses GPU ``k % num_gpus`` when CUDA is available and ``num_gpus > 0``,
@@ -214,8 +215,9 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
 
             ctx = multiprocessing.get_context("spawn")
             counter = ctx.Value("i", 0)
-            threads_per_worker = max(1, (os.cpu_count() or 1) // threads)
-            with ProcessPoolExecutor(max_workers=threads, mp_context=ctx, initializer=_init_worker,
+            workers = max(1, min(threads, len(jobs)))  # no idle workers: fewer jobs than threads
+            threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(counter, num_gpus, device, threads_per_worker,
                                                os.environ.get(TRACKER_MODULES_ENV, ""))) as pool:
                 futures = {pool.submit(_run_job, job): job for job in jobs}
