@@ -338,6 +338,36 @@ def test_video_demo_on_image_folder(recipe_checkpoint, tmp_path, monkeypatch):
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
 
 
+def test_video_demo_debug_views_headless(recipe_checkpoint, tmp_path, monkeypatch):
+    """--debug 1 without a display and without a visdom server: the run goes on and the views are PNG
+    files under <save_dir>/debug/<tracker>/<config>/<source name>/, said once."""
+    import socket
+
+    from lib.test.utils.debug import _WARNED, DebugViewWarning
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for field, value in (("SAVE_DIR", tmp_path / "out"), ("RESULTS_PATH", tmp_path / "res"),
+                         ("RESULT_PLOT_PATH", tmp_path / "plots")):
+        monkeypatch.setenv(f"TRACKING_{field}", str(value))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    video = need_shared("data", "videos", "bag.avi")
+    _WARNED.clear()
+    with pytest.warns(DebugViewWarning, match=f"127.0.0.1:{port}.*PNG files") as caught:
+        boxes = _load_script("video_demo").main(
+            ["ostrack", CE_CONFIG, str(video), "--init_box", "292", "128", "146", "133", "--checkpoint",
+             str(recipe_checkpoint[0]), "--max_frames", "3", "--debug", "1", "--visdom_port", str(port)])
+    assert len(boxes) == 3 and sum(issubclass(w.category, DebugViewWarning) for w in caught) == 1
+    seq_dir = tmp_path / "out" / "debug" / "ostrack" / CE_CONFIG / "bag"
+    written = {p.name for p in seq_dir.iterdir()}
+    for frame in (1, 2):
+        for view in ("Tracking", "template", "search_region", "score_map", "score_map_hann", "masked_search"):
+            assert f"{frame:05d}_{view}.png" in written, sorted(written)
+    assert cv2.imread(str(seq_dir / "00002_Tracking.png")).shape == (360, 480, 3)
+
+
 def test_video_demo_headless_without_box_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
