@@ -14,7 +14,7 @@ Layout under ``avist_path``::
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import load_packaged_list, read_boxes, read_flags
 from .data import BaseDataset, Sequence
@@ -33,9 +33,6 @@ class AVisTDataset(BaseDataset):
         self.base_path = self.resolve_base_path(
             base_path, "avist_path", "AVisT (sequences/<seq>/img_00001.jpg, anno/<seq>.txt, full_occlusion/, out_of_view/)")
         self.names = list(load_packaged_list("avist")["names"])
-
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
 
     def annotation_path(self, name: str) -> str:
         return os.path.join(self.base_path, "anno", f"{name}.txt")

@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence as Seq, Union
 
 import numpy as np
 
-from .annotations import DatasetFolderError
+from .annotations import DatasetFolderError, check_box_count, frame_paths, read_boxes
 
-__all__ = ["Sequence", "SequenceList", "BaseDataset", "MissingSequencesError", "MISSING_POLICIES",
+__all__ = ["Sequence", "SequenceList", "BaseDataset", "InfoListDataset", "MissingSequencesError", "MISSING_POLICIES",
            "check_missing_policy"]
 
 
@@ -173,9 +173,9 @@ class BaseDataset:
     """Base class of the benchmark datasets.
 
     Subclasses set ``self.base_path`` and either implement :meth:`get_sequence_list` and
-    :meth:`__len__`, or (preferred) :meth:`sequence_names` and :meth:`_sequence_by_name`, which give
-    :meth:`get_sequence` (one sequence, reading only its own files), :meth:`get_sequence_list` and
-    ``len()`` for free.
+    :meth:`__len__`, or (preferred) set ``self.names`` (or override :meth:`sequence_names`) and implement
+    :meth:`_sequence_by_name`, which give :meth:`get_sequence` (one sequence, reading only its own
+    files), :meth:`get_sequence_list` and ``len()`` for free.
 
     Partial copies of a benchmark: a sequence is *present* when its annotation file
     (:meth:`annotation_path`) exists. ``missing`` chooses what :meth:`get_sequence_list` does when some
@@ -199,6 +199,7 @@ class BaseDataset:
     def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
         self.base_path = base_path
         self.missing = check_missing_policy(missing)
+        self.names: Optional[List[str]] = None  # the benchmark's sequence names, in its order
         self._missing_names: Optional[List[str]] = None
 
     @staticmethod
@@ -220,7 +221,9 @@ class BaseDataset:
 
     def sequence_names(self) -> List[str]:
         """Names of the sequences, in the benchmark's order (no annotation file is read)."""
-        raise NotImplementedError
+        if self.names is None:
+            raise NotImplementedError
+        return list(self.names)
 
     def _sequence_by_name(self, name: str) -> "Sequence":
         """Build one sequence, reading only its own files (implemented by the name-based datasets)."""
@@ -341,3 +344,35 @@ class BaseDataset:
     def __len__(self) -> int:
         """The benchmark's number of sequences (present or not)."""
         return len(self.sequence_names())
+
+
+class InfoListDataset(BaseDataset):
+    """A benchmark described by an official ``sequence_info_list`` (pytracking's format: per sequence
+    ``name, path, startFrame, endFrame, nz, ext, anno_path``...): OTB, UAV123, NfS, TC128.
+
+    Subclasses call :meth:`set_infos`; a sequence's annotation file is ``<base_path>/<anno_path>``.
+    """
+
+    def set_infos(self, entries: Seq[Dict[str, Any]], key: str = "name") -> None:
+        """Keep the info entries by ``entry[key]`` (in the list's order) and their names."""
+        self.infos: Dict[str, Dict[str, Any]] = {e[key]: e for e in entries}
+        self.names = list(self.infos)
+
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, self.infos[name]["anno_path"])
+
+    def _boxes_and_frames(self, name: str, **read_kwargs):
+        """``(info, ground truth (N, 4), frame paths)`` of sequence ``name``: the boxes of its annotation
+        file (``read_kwargs`` go to :func:`~.annotations.read_boxes`), one per frame of its info range.
+
+        Raises:
+            DatasetFolderError / AnnotationError: a missing or malformed file, or a box count that differs
+                from the frame count (message names the file and the range).
+        """
+        info = self.infos[name]
+        anno = self.annotation_path(name)
+        gt = read_boxes(anno, **read_kwargs)
+        frames = frame_paths(self.base_path, info)
+        check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "
+                                               f"(official sequence list)")
+        return info, gt, frames

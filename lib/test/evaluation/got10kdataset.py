@@ -17,7 +17,7 @@ box. Result files go to ``<results_dir>/got10k/`` (the layout ``transform_got10k
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import AnnotationError, check_box_count, read_boxes, require_file, sorted_frames
 from .data import BaseDataset, Sequence
@@ -65,9 +65,6 @@ class GOT10KDataset(BaseDataset):
                                               f"{list_file} ({len(names)} rows)") from None
             names = picked
         self.names = names
-
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
 
     def annotation_path(self, name: str) -> str:
         return os.path.join(self.base_path, name, "groundtruth.txt")

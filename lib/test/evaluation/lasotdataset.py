@@ -68,10 +68,7 @@ class LaSOTDataset(BaseDataset):
         super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(base_path, self.env_field,
                                                 f"{self.what} root (<class>/<class>-<id>/groundtruth.txt)")
-        self.sequence_list = _load_names(self.list_key)
-
-    def sequence_names(self) -> List[str]:
-        return list(self.sequence_list)
+        self.names = _load_names(self.list_key)
 
     def annotation_path(self, name: str) -> str:
         return os.path.join(self.base_path, name.rsplit("-", 1)[0], name, "groundtruth.txt")

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 
 from lib.test.evaluation.annotations import AnnotationError, read_boxes
 
-from .data import BaseDataset, Sequence
+from .data import InfoListDataset, Sequence
 from .frames import FramePaths
 
 __all__ = ["OTBDataset", "OTB_ATTRIBUTES", "load_otb_info"]
@@ -45,7 +45,7 @@ def load_otb_info() -> List[Dict]:
     return entries
 
 
-class OTBDataset(BaseDataset):
+class OTBDataset(InfoListDataset):
     """OTB-2015 with the official 100-entry info list; Sequence dataset string ``'otb'``.
 
     Args:
@@ -67,14 +67,7 @@ class OTBDataset(BaseDataset):
         super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(
             base_path, "otb_path", "OTB-2015 root (<Seq>/groundtruth_rect.txt, <Seq>/img/0001.jpg)")
-        self.sequence_info_list = load_otb_info()
-        self._infos = {e["name"]: e for e in self.sequence_info_list}
-
-    def sequence_names(self) -> List[str]:
-        return [e["name"] for e in self.sequence_info_list]
-
-    def annotation_path(self, name: str) -> str:
-        return os.path.join(self.base_path, self._infos[name]["anno_path"])
+        self.set_infos(load_otb_info())
 
     def _image_folder(self, info: Dict) -> Dict:
         """The entry's (path, ext), switching to an alternative whose folder exists when the listed one does not."""
@@ -87,7 +80,7 @@ class OTBDataset(BaseDataset):
         return listed
 
     def _sequence_by_name(self, name: str) -> Sequence:
-        info = self._infos[name]
+        info = self.infos[name]
         folder = self._image_folder(info)
         start, end, nz, omit = info["startFrame"], info["endFrame"], info["nz"], int(info.get("initOmit") or 0)
         frames = FramePaths(os.path.join(self.base_path, folder["path"]), range(start + omit, end + 1), nz,

@@ -17,15 +17,15 @@ TC128 download; ``exclude_otb=True`` keeps the 85 sequences that are not in OTB 
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import Optional
 
 from .annotations import AnnotationError, check_box_count, load_packaged_list, read_boxes
-from .data import BaseDataset, Sequence
+from .data import InfoListDataset, Sequence
 
 __all__ = ["TC128Dataset"]
 
 
-class TC128Dataset(BaseDataset):
+class TC128Dataset(InfoListDataset):
     """Temple Color 128. ``base_path`` defaults to ``tc128_path``; ``missing`` (``'error'``/``'skip'``)
     handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
@@ -38,17 +38,15 @@ class TC128Dataset(BaseDataset):
             base_path, "tc128_path", "Temple Color 128 (<Name>/img/0001.jpg, <Name>/<Name>_gt.txt, <Name>_frames.txt)")
         data = load_packaged_list("tc128")
         keep = set(data["exclude_otb_keeps"]) if exclude_otb else None
-        self.infos: Dict[str, dict] = {}
+        entries = []
         for e in data["sequences"]:
             if keep is not None and e["name"] not in keep:
                 continue
             official = os.path.basename(e["anno_path"])[: -len("_gt.txt")]
             if ce_only and "_ce" not in official:
                 continue
-            self.infos[official] = e
-
-    def sequence_names(self) -> List[str]:
-        return list(self.infos)
+            entries.append(dict(e, official_name=official))
+        self.set_infos(entries, key="official_name")  # sequences are named as in the TC128 download
 
     def _folder(self, name: str) -> str:
         official = os.path.join(self.base_path, name)

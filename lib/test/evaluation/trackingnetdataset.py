@@ -13,7 +13,7 @@ name. Result files go to ``<results_dir>/trackingnet/`` (the layout ``transform_
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import check_box_count, read_boxes, require_dir, sorted_frames
 from .data import BaseDataset, Sequence
@@ -34,9 +34,6 @@ class TrackingNetDataset(BaseDataset):
         self.subset = subset
         anno_dir = require_dir(os.path.join(self.base_path, subset, "anno"), f"TrackingNet {subset} annotations")
         self.names = sorted(f[:-4] for f in os.listdir(anno_dir) if f.endswith(".txt"))
-
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
 
     def annotation_path(self, name: str) -> str:
         return os.path.join(self.base_path, self.subset, "anno", f"{name}.txt")

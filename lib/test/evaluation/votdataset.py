@@ -15,7 +15,7 @@ share sequence names, so result files go to ``<results_dir>/vot20<yy>/`` (``Sequ
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import load_packaged_list, read_vot_regions
 from .data import BaseDataset, Sequence
@@ -43,9 +43,6 @@ class VOTDataset(BaseDataset):
         if os.path.isdir(nested) and not os.path.isdir(os.path.join(base, self.names[0])):
             base = nested  # a VOT toolkit workspace
         self.base_path = base
-
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
 
     def annotation_path(self, name: str) -> str:
         return os.path.join(self.base_path, name, "groundtruth.txt")
