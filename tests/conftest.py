@@ -1,6 +1,7 @@
 """Shared test fixtures: paths of the real data in ../shared, skipped with a reason where absent."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def shared_data() -> Path:
 def reference() -> Path:
     """``../shared/reference`` (key maps, sequence lists, parity fixtures)."""
     return _need(REFERENCE)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (bound once, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def need_shared(*parts) -> Path:

@@ -10,7 +10,6 @@ The tests of this module share one server and run in file order (the last one st
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,17 +22,11 @@ import pytest
 
 from lib.test.utils.debug import DebugViewWarning, VisdomDebugSink, _WARNED, make_debug_sink, probe_visdom
 from lib.vis.visdom_assets import assets_ok
-from tests.conftest import need_shared
+from tests.conftest import free_port, need_shared
 from tests.debug_standin import OSTRACK_VIEWS, StandInOSTrack, couple_sequence, params, run_frames
 
 CHROMIUM = "/usr/bin/chromium"
 ENV = "main"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def server(tmp_path_factory):
     """``python -m visdom.server`` on a free port (its offline assets installed by tracking/visdom_assets.py).
     Without verified assets, the server's own start-up would try to download them, so it is started
     through ``run_server.main`` (same server, no download step) and the browser test skips."""
-    port = _free_port()
+    port = free_port()
     env_dir = tmp_path_factory.mktemp("visdom_env")
     offline_page = assets_ok(check_start=False)
     args = ["-port", str(port), "-env_path", str(env_dir), "-bind_local", "-logging_level", "WARNING"]

@@ -22,7 +22,7 @@ from lib.utils.checkpoint import CheckpointError, InertObject, safe_load
 from lib.utils.crop import clip_box, hann2d, map_box_back, sample_target
 from lib.utils.image import FrameReadError, imread_rgb
 from lib.test.utils.video import open_frame_source, run_video_demo
-from tests.conftest import need_shared
+from tests.conftest import free_port, need_shared
 from tests.parity_utils import recipe_value
 
 CE_CONFIG = "vitb_256_mae_ce_32x4_ep300"
@@ -341,8 +341,6 @@ def test_video_demo_on_image_folder(recipe_checkpoint, tmp_path, monkeypatch):
 def test_video_demo_debug_views_headless(recipe_checkpoint, tmp_path, monkeypatch):
     """--debug 1 without a display and without a visdom server: the run goes on and the views are PNG
     files under <save_dir>/debug/<tracker>/<config>/<source name>/, said once."""
-    import socket
-
     from lib.test.utils.debug import _WARNED, DebugViewWarning
 
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -350,9 +348,7 @@ def test_video_demo_debug_views_headless(recipe_checkpoint, tmp_path, monkeypatc
     for field, value in (("SAVE_DIR", tmp_path / "out"), ("RESULTS_PATH", tmp_path / "res"),
                          ("RESULT_PLOT_PATH", tmp_path / "plots")):
         monkeypatch.setenv(f"TRACKING_{field}", str(value))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there
+    port = free_port()  # nothing listens there
     video = need_shared("data", "videos", "bag.avi")
     _WARNED.clear()
     with pytest.warns(DebugViewWarning, match=f"127.0.0.1:{port}.*PNG files") as caught:
