@@ -35,6 +35,7 @@ from lib.models.aiatrack import target_background_region
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, map_box_back, sample_target, transform_image_to_crop
 from lib.utils.misc import NestedTensor, autocast_context
+from lib.vis.draw import draw_boxes, draw_text, hstack_images
 
 __all__ = ["AiATrackTracker", "ReferenceEntry", "hyper_parameters"]
 
@@ -201,10 +202,7 @@ class AiATrackTracker(BaseTracker):
         for i, ref in enumerate(self.refer_list):
             tile = (cv2.resize(ref.crop, (side, side)) if ref.crop is not None
                     else np.zeros((side, side, 3), dtype=np.uint8))
-            tile = np.ascontiguousarray(tile)
-            x, y, w, h = [v * side for v in ref.box]
             color = (255, 0, 0) if i == 0 else (0, 255, 0)
-            cv2.rectangle(tile, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), color, 2)
-            cv2.putText(tile, f"#{ref.frame_id}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1)
-            tiles.append(tile)
-        return np.concatenate(tiles, axis=1)
+            tile = draw_boxes(tile, [[v * side for v in ref.box]], colors=[color], legend=False)
+            tiles.append(draw_text(tile, f"#{ref.frame_id}", (4, 16), color=color))
+        return hstack_images(tiles)

@@ -20,6 +20,7 @@ import torch
 from lib.config.stark_st import update_intervals_for
 from lib.test.tracker.base import TrackerParams
 from lib.test.tracker.stark_s import STARKSTracker
+from lib.vis.draw import hstack_images
 
 __all__ = ["STARKSTTracker", "UPDATE_THRESHOLD", "update_intervals_for"]
 
@@ -100,9 +101,7 @@ class STARKSTTracker(STARKSTracker):
                          "last updates": ", ".join(f"template {i + 1}: frame {f}"
                                                    for i, f in enumerate(self.update_frames))},
                         "info_dict", 1, "template_update")
-        gap = np.full((self.template_size, 4, 3), 255, np.uint8)
-        tiles = [t for patch in self.z_patch_list for t in (patch, gap)][:-1]
-        self.debug_show(np.concatenate(tiles, axis=1), "image", 1, "dynamic_templates")
+        self.debug_show(hstack_images(self.z_patch_list, gap=4), "image", 1, "dynamic_templates")
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame and update the dynamic template(s) when due and confident.
