@@ -22,7 +22,7 @@ def test_test_py_then_analysis_on_shared_otb(ostrack_recipe_checkpoint, tmp_path
     run = subprocess.run(
         [sys.executable, "tracking/test.py", "ostrack", OSTRACK_CE_CONFIG, "--dataset", "otb", "--threads", "2",
          "--dataset_path", str(otb), "--checkpoint", str(ostrack_recipe_checkpoint), "--sequence", SEQUENCE,
-         "--no_progress"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+         "--no_progress"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "1 jobs: 1 done, 0 skipped (results existed), 0 failed" in run.stderr
 
