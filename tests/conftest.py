@@ -1,6 +1,7 @@
 """Shared test fixtures: paths of the real data in ../shared, skipped with a reason where absent."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -33,6 +34,41 @@ def reference() -> Path:
     return _need(REFERENCE)
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (bound once, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def need_shared(*parts) -> Path:
     """Path below ../shared, or skip the calling test with a reason."""
     return _need(SHARED.joinpath(*parts))
+
+
+OSTRACK_CE_CONFIG = "vitb_256_mae_ce_32x4_ep300"
+
+
+class OfficialSettings:
+    """Stands for the official pickled ``lib.train.admin.settings.Settings`` object of a checkpoint."""
+
+    def __init__(self):
+        self.script_name = "ostrack"
+        self.config_name = OSTRACK_CE_CONFIG
+
+
+@pytest.fixture(scope="session")
+def ostrack_recipe_checkpoint(tmp_path_factory) -> Path:
+    """An official-layout OSTrack checkpoint of ``vitb_256_mae_ce_32x4_ep300`` (``net`` plus pickled
+    ``settings`` and the trainer's other entries), filled with the parity recipe; written once per session."""
+    from lib.models import build_network
+    from lib.utils.checkpoint import save_checkpoint_atomic
+    from tests.parity_utils import recipe_state_dict
+
+    net = build_network("ostrack", OSTRACK_CE_CONFIG)
+    path = tmp_path_factory.mktemp("ckpt") / "OSTrack_ep0300.pth.tar"
+    save_checkpoint_atomic({"epoch": 300, "actor_type": "OSTrackActor", "net_type": "OSTrack",
+                            "net": recipe_state_dict(net), "net_info": None, "constructor": None,
+                            "optimizer": {"state": {}, "param_groups": []}, "stats": None,
+                            "settings": OfficialSettings()}, path)
+    return path

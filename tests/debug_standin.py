@@ -17,7 +17,9 @@ OSTRACK_VIEWS = ("Tracking", "template", "search_region", "score_map", "score_ma
 class StandInOSTrack(BaseTracker):
     """Template matching (normalised cross-correlation) with OSTrack's crops and debug views: template
     crop (factor 2, 128 px), search region (factor 4, 256 px), a 16x16 score map and its Hann-windowed
-    version, and the 'Tracking' frame. A stand-in until the real OSTrack lands on this branch."""
+    version, and the 'Tracking' frame. It keeps what it showed (``z_patch``, ``x_patch``, ``score_map``),
+    so the sink tests can compare pixels; the real trackers' views are tested in tests/test_debug_views.py
+    and, through a visdom server, in tests/test_debug_visdom.py."""
 
     feat_sz = 16
 

@@ -12,6 +12,7 @@ from lib.test.evaluation.frames import FramePaths
 from lib.test.evaluation.lasotdataset import LASOT_ATTRIBUTES, LaSOTDataset, LaSOTExtensionSubsetDataset
 from lib.test.evaluation.otbdataset import OTBDataset, load_otb_info
 from lib.test.evaluation.annotations import AnnotationError, DatasetFolderError, read_boxes, read_flags
+from lib.test.evaluation.data import MissingSequencesError
 
 from .conftest import need_shared
 
@@ -151,10 +152,12 @@ def test_otb_bad_input(otb_tree):
     with pytest.raises(AnnotationError, match=r"Crossing/groundtruth_rect.txt, line 10: negative width/height"):
         OTBDataset(otb_tree).get_sequence_list()
     os.remove(path)
-    with pytest.raises(FileNotFoundError, match=r"OTB sequence 'Crossing'.*Crossing/groundtruth_rect.txt"):
+    with pytest.raises(MissingSequencesError, match=r"otb: 1 of the benchmark's 100 sequences is missing .*"
+                                                    r"Crossing/groundtruth_rect.txt' does not exist\): Crossing\. "
+                                                    r".*--skip_missing"):
         OTBDataset(otb_tree).get_sequence_list()
-    with pytest.raises(FileNotFoundError, match="OTB root"):
-        OTBDataset(otb_tree + "_nowhere").get_sequence_list()
+    with pytest.raises(DatasetFolderError, match="OTB-2015 root .*_nowhere' does not exist"):
+        OTBDataset(otb_tree + "_nowhere")
 
 
 def test_default_base_path_from_environment(otb_tree, monkeypatch, tmp_path):
@@ -219,7 +222,8 @@ def test_lasot_bad_input(lasot_tree):
     with pytest.raises(AnnotationError, match=r"zebra-10/groundtruth.txt, line 3: expected 4 values .*blank line"):
         LaSOTDataset(lasot_tree).get_sequence_list()
     os.rename(d, d + "_moved")
-    with pytest.raises(FileNotFoundError, match=r"sequence 'zebra-10': folder .*zebra/zebra-10' does not exist"):
+    with pytest.raises(MissingSequencesError, match=r"lasot: 1 of the benchmark's 280 sequences is missing .*"
+                                                    r"zebra/zebra-10/groundtruth.txt' does not exist\): zebra-10\."):
         LaSOTDataset(lasot_tree).get_sequence_list()
 
 

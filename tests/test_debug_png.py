@@ -2,7 +2,6 @@
 never blocking; the drawing helpers; the sink's contract with BaseTracker."""
 
 import http.server
-import socket
 import threading
 import warnings
 
@@ -14,14 +13,8 @@ import torch
 from lib.test.utils.debug import (DebugViewWarning, PngDebugSink, _WARNED, make_debug_sink, probe_visdom,
                                   render_tracking)
 from lib.vis.draw import GT_COLOR, PALETTE, colorize_heatmap, draw_boxes, tile_channels, to_hwc_uint8
-from tests.conftest import need_shared
+from tests.conftest import free_port, need_shared
 from tests.debug_standin import StandInOSTrack, couple_sequence, params, run_frames
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +47,7 @@ def _run(debug, seq, out_dir, port, frames, gt, n):
 
 def test_no_server_writes_png_files_and_says_so_once(couple, tmp_path):
     frames, gt = couple
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     _WARNED.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -99,7 +92,7 @@ def test_debug_level_selects_blocks(couple, tmp_path):
     _WARNED.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DebugViewWarning)
-        _run(2, "Couple", tmp_path, _free_port(), frames, gt, 3)
+        _run(2, "Couple", tmp_path, free_port(), frames, gt, 3)
     lines = (tmp_path / "standin" / "cfg" / "Couple" / "Status.txt").read_text().splitlines()
     assert len(lines) == 2 and lines[0].startswith("frame 00001: max_score=") and lines[1].endswith("frame=2")
 
@@ -127,7 +120,7 @@ def test_probe_rejects_a_server_that_is_not_visdom(tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert "nothing answers" in probe_visdom("127.0.0.1", _free_port(), timeout_s=0.2)
+    assert "nothing answers" in probe_visdom("127.0.0.1", free_port(), timeout_s=0.2)
 
 
 def test_debug_zero_attaches_nothing():
@@ -222,7 +215,7 @@ def test_drawing_helpers():
 def test_failed_probe_is_not_repeated_for_every_sequence(tmp_path, monkeypatch):
     import lib.test.utils.debug as debug
 
-    port = _free_port()
+    port = free_port()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DebugViewWarning)
         assert isinstance(make_debug_sink(1, "t", "c", "s1", visdom_port=port, out_dir=tmp_path), PngDebugSink)

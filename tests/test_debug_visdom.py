@@ -1,5 +1,6 @@
-"""Debug views against a real visdom server (``python -m visdom.server`` on a free loopback port),
-driven by a small template-matching stand-in tracker that shows OSTrack's views on a real OTB sequence;
+"""Debug views against a real visdom server (``python -m visdom.server`` on a free loopback port): the real
+OSTrack tracker's views on a real OTB sequence, and, for the UI tests (pixel-exact crops, pause, step), a
+small template-matching stand-in tracker that shows OSTrack's views and keeps what it showed;
 UI events (pause, step, Block List) sent through the server the way the web page sends them; the page
 rendered by headless Chromium; and the fall-back to PNG files when the server goes away.
 
@@ -9,7 +10,6 @@ The tests of this module share one server and run in file order (the last one st
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,17 +22,11 @@ import pytest
 
 from lib.test.utils.debug import DebugViewWarning, VisdomDebugSink, _WARNED, make_debug_sink, probe_visdom
 from lib.vis.visdom_assets import assets_ok
-from tests.conftest import need_shared
+from tests.conftest import free_port, need_shared
 from tests.debug_standin import OSTRACK_VIEWS, StandInOSTrack, couple_sequence, params, run_frames
 
 CHROMIUM = "/usr/bin/chromium"
 ENV = "main"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ def server(tmp_path_factory):
     """``python -m visdom.server`` on a free port (its offline assets installed by tracking/visdom_assets.py).
     Without verified assets, the server's own start-up would try to download them, so it is started
     through ``run_server.main`` (same server, no download step) and the browser test skips."""
-    port = _free_port()
+    port = free_port()
     env_dir = tmp_path_factory.mktemp("visdom_env")
     offline_page = assets_ok(check_start=False)
     args = ["-port", str(port), "-env_path", str(env_dir), "-bind_local", "-logging_level", "WARNING"]
@@ -233,6 +227,47 @@ def test_browser_renders_the_debug_windows(run_state, server, tmp_path):
     assert _color_pixels(img, (0, 255, 0), tol=50) > 50, "ground-truth box (green) not on the page"
     assert _color_pixels(img, (253, 231, 37), tol=40) + _color_pixels(img, (68, 1, 84), tol=30) > 20, \
         "no viridis heatmap colours on the page"
+
+
+def test_real_ostrack_views_reach_the_server(couple, server):
+    """The real OSTrack network (random weights: the views do not depend on them) over 3 frames of Couple,
+    through the runner's loop, into its own visdom environment: every OSTrack view is a window holding an
+    image or a heatmap, and the Hann-windowed score map is the raw one times the Hann window."""
+    from lib.test.evaluation.data import Sequence
+    from lib.test.evaluation.tracker import track_sequence
+    from lib.test.tracker import get_tracker_class
+    from lib.test.tracker.base import TrackerParams
+    from lib.utils.crop import hann2d
+
+    frames, gt = couple
+    config, env = "vitb_256_mae_ce_32x4_ep300", "ostrack_real"
+    params = TrackerParams.create("ostrack", config, checkpoint=None, require_checkpoint=False, device="cpu", debug=1)
+    tracker = get_tracker_class("ostrack")(params, "otb")
+    sink = make_debug_sink(1, "ostrack", config, "Couple", visdom_port=server["port"], env=env, strict=True)
+    assert isinstance(sink, VisdomDebugSink)
+    tracker.debug_sink = sink
+    try:
+        out = track_sequence(tracker, Sequence("Couple", frames[:3], "otb", gt[:3]), debug=1)
+    finally:
+        sink.close()
+    assert sink.frame == 3 and len(out["target_bbox"]) == 3
+    wins = json.loads(sink.vis.get_window_data(env=env))
+    images = {"Tracking": (240, 320), "template": (128, 128), "search_region": (256, 256),
+              "masked_search": (256, (256 + 8) * 4)}  # the search region and one copy per CE stage
+    for title, shape in images.items():
+        assert title in wins, f"window '{title}' missing; server has {sorted(wins)}"
+        assert _decode_png(wins[title]["content"]["src"]).shape[:2] == shape, title
+    frame = _decode_png(wins["Tracking"]["content"]["src"])
+    assert _color_pixels(frame, (0, 255, 0), tol=60) > gt[2][2], "ground truth (green) not drawn"
+    maps = {}
+    for title in ("score_map", "score_map_hann"):
+        trace = wins[title]["content"]["data"][0]
+        assert trace["type"] == "heatmap"
+        maps[title] = np.flipud(np.array(trace["z"], dtype=np.float64))
+        assert maps[title].shape == (16, 16)
+    assert ((maps["score_map"] >= 0) & (maps["score_map"] <= 1)).all()  # a sigmoid score map
+    np.testing.assert_allclose(maps["score_map_hann"], maps["score_map"] * hann2d((16, 16)).squeeze().numpy(),
+                               rtol=1e-5, atol=1e-7)
 
 
 def test_lost_server_falls_back_to_png_without_blocking(run_state, server, tmp_path):

@@ -298,7 +298,8 @@ def test_trackingnet_test_set(tmp_path):
 def test_missing_folders_and_fields_name_what_to_fix(tmp_path, test_env, monkeypatch):
     with pytest.raises(DatasetFolderError, match=r"dataset folder '.*nowhere' does not exist"):
         NFSDataset(base_path=str(tmp_path / "nowhere"))
-    with pytest.raises(DatasetFolderError, match=r"file '.*anno/nfs_Gymnastics.txt' does not exist"):
+    with pytest.raises(DatasetFolderError, match=r"sequence 'nfs_Gymnastics' is not in .*'.*anno/nfs_Gymnastics.txt' "
+                                                 r"does not exist"):
         NFSDataset(base_path=str(tmp_path)).get_sequence("nfs_Gymnastics")
     with pytest.raises(DatasetFolderError, match=r"TrackingNet TEST annotations: folder '.*TEST/anno' does not exist"):
         TrackingNetDataset(base_path=str(tmp_path))

@@ -16,7 +16,7 @@ from lib.test.evaluation.got10kdataset import GOT10KDataset
 from lib.test.evaluation.running import SetupError, run_dataset, run_tracker, worker_device
 from lib.test.evaluation.tracker import Tracker
 from lib.test.tracker import TRACKER_MODULES_ENV, UnknownTrackerError, add_tracker_module
-from tests.conftest import PROJECT_ROOT, need_shared
+from tests.conftest import PROJECT_ROOT, free_port, need_shared
 
 N_FRAMES = 7
 
@@ -98,18 +98,10 @@ def test_failing_sequence_is_logged_and_run_goes_on(env):
     assert not stale.exists()
 
 
-def _closed_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ground_truth_reaches_debug_view_only(env, monkeypatch):
     probe = env / "probe.jsonl"
     monkeypatch.setenv("DUMMY_PROBE_FILE", str(probe))
-    port = _closed_port()  # no visdom server answers there: the views go to PNG files
+    port = free_port()  # no visdom server answers there: the views go to PNG files
     base, names = make_val(env, n_seqs=1)
     result = env / "results" / "dummy_gt_probe" / "cfg" / "got10k" / f"{names[0]}.txt"
     for debug in (1, 0):

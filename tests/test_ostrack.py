@@ -18,12 +18,12 @@ from lib.config import ConfigError, PROJECT_ROOT, load_config
 from lib.models import build_network, get_network_spec, load_network_checkpoint
 from lib.test.tracker import get_tracker_class
 from lib.test.tracker.base import MissingCheckpointError, TrackerParams
-from lib.utils.checkpoint import CheckpointError, InertObject, safe_load, save_checkpoint_atomic
+from lib.utils.checkpoint import CheckpointError, InertObject, safe_load
 from lib.utils.crop import clip_box, hann2d, map_box_back, sample_target
 from lib.utils.image import FrameReadError, imread_rgb
 from lib.test.utils.video import open_frame_source, run_video_demo
-from tests.conftest import need_shared
-from tests.parity_utils import recipe_state_dict
+from tests.conftest import free_port, need_shared
+from tests.parity_utils import recipe_value
 
 CE_CONFIG = "vitb_256_mae_ce_32x4_ep300"
 
@@ -126,15 +126,9 @@ def test_training_build_loads_mae_weights_and_splits_pos_embed(monkeypatch, tmp_
 
 # -- checkpoints ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def recipe_checkpoint(tmp_path_factory):
-    """An official-layout checkpoint (``net`` plus pickled ``settings`` and other entries), recipe-filled."""
-    net = build_network("ostrack", CE_CONFIG)
-    state = recipe_state_dict(net)
-    path = tmp_path_factory.mktemp("ckpt") / "OSTrack_ep0300.pth.tar"
-    save_checkpoint_atomic({"epoch": 300, "actor_type": "OSTrackActor", "net_type": "OSTrack", "net": state,
-                            "net_info": None, "constructor": None, "optimizer": {"state": {}, "param_groups": []},
-                            "stats": None, "settings": Settings()}, path)
-    return path, state
+def recipe_checkpoint(ostrack_recipe_checkpoint):
+    """The session's recipe-filled official-layout checkpoint (tests/conftest.py) and its ``net`` entry."""
+    return ostrack_recipe_checkpoint, safe_load(ostrack_recipe_checkpoint)["net"]
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +143,9 @@ def test_official_checkpoint_with_pickled_settings_loads(recipe_checkpoint):
     net = build_network("ostrack", CE_CONFIG, checkpoint=path)
     assert not net.training
     loaded = net.state_dict()
-    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], v) for k, v in state.items())
+    for key in ("backbone.blocks.3.attn.qkv.weight", "box_head.conv1_ctr.1.running_var"):
+        assert torch.equal(state[key], recipe_value(key, state[key].shape))  # the file holds the recipe
 
 
 def test_bare_state_dict_loads(ce_net, tmp_path):
@@ -340,6 +336,32 @@ def test_video_demo_on_image_folder(recipe_checkpoint, tmp_path, monkeypatch):
     assert len(boxes) == 3 and all(0 <= b[0] and b[0] + b[2] <= 854 and b[1] + b[3] <= 480 for b in boxes)
     cap = cv2.VideoCapture(str(out_video))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_video_demo_debug_views_headless(recipe_checkpoint, tmp_path, monkeypatch):
+    """--debug 1 without a display and without a visdom server: the run goes on and the views are PNG
+    files under <save_dir>/debug/<tracker>/<config>/<source name>/, said once."""
+    from lib.test.utils.debug import _WARNED, DebugViewWarning
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for field, value in (("SAVE_DIR", tmp_path / "out"), ("RESULTS_PATH", tmp_path / "res"),
+                         ("RESULT_PLOT_PATH", tmp_path / "plots")):
+        monkeypatch.setenv(f"TRACKING_{field}", str(value))
+    port = free_port()  # nothing listens there
+    video = need_shared("data", "videos", "bag.avi")
+    _WARNED.clear()
+    with pytest.warns(DebugViewWarning, match=f"127.0.0.1:{port}.*PNG files") as caught:
+        boxes = _load_script("video_demo").main(
+            ["ostrack", CE_CONFIG, str(video), "--init_box", "292", "128", "146", "133", "--checkpoint",
+             str(recipe_checkpoint[0]), "--max_frames", "3", "--debug", "1", "--visdom_port", str(port)])
+    assert len(boxes) == 3 and sum(issubclass(w.category, DebugViewWarning) for w in caught) == 1
+    seq_dir = tmp_path / "out" / "debug" / "ostrack" / CE_CONFIG / "bag"
+    written = {p.name for p in seq_dir.iterdir()}
+    for frame in (1, 2):
+        for view in ("Tracking", "template", "search_region", "score_map", "score_map_hann", "masked_search"):
+            assert f"{frame:05d}_{view}.png" in written, sorted(written)
+    assert cv2.imread(str(seq_dir / "00002_Tracking.png")).shape == (360, 480, 3)
 
 
 def test_video_demo_headless_without_box_is_a_clear_error(monkeypatch, capsys):

@@ -178,8 +178,8 @@ def test_debug_views_and_all_boxes(stub_tracker):
     tracker.set_debug_ground_truth([51.0, 40.0, 30.0, 20.0])
     out = tracker.track(image)
     titles = {t for t, _, _ in tracker.debug_sink.views}
-    assert {"template", "Tracking", "search_region", "score_map", "score_map_penalty_window", "penalty",
-            "score_map_cls_fc", "score_map_cls_conv"} <= titles
+    assert {"template", "Tracking", "search_region", "score_map", "score_map_hann", "penalty",
+            "score_map_fc", "score_map_conv"} <= titles
     assert len(out["all_boxes"]) == 4 * S * S and len(out["all_scores"]) == S * S
     # candidate 0 is a 20x20 crop-pixel box on the anchor (0, 0): 144 crop px up-left of the centre
     scale = Z_SIZE / math.sqrt(55 * 45)

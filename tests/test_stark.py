@@ -294,14 +294,16 @@ def test_stark_st_updates_dynamic_template_at_interval(tmp_path, st50_weights):
         if tracker.z_dict_list[1] is not before:
             updates.append(frame_id)
             # the new template is cropped around the NEW box
-            expected = tracker._template_features(image, out["target_bbox"])
+            expected, _ = tracker._template_features(image, out["target_bbox"])
             assert torch.allclose(tracker.z_dict_list[1]["feat"], expected["feat"])
     assert updates == [3, 6]
     assert tracker.z_dict_list[0] is tracker.z_dict1  # the first template never changes
     modes = {(m, t) for m, t, _ in tracker.debug_sink.views}
-    assert ("Tracking", "Tracking") in modes and ("info_dict", "STARK-ST") in modes
+    assert {("Tracking", "Tracking"), ("info_dict", "template_update"), ("lineplot", "confidence"),
+            ("image", "dynamic_templates"), ("image", "template"), ("image", "search_region")} <= modes
     info = [d for m, _, d in tracker.debug_sink.views if m == "info_dict"]
-    assert [d["template_update"] for d in info] == ["-", "-", "1", "-", "-", "1"]
+    assert [d["updated"] for d in info] == ["-", "-", "1", "-", "-", "1"]
+    assert info[-1]["last updates"] == "template 1: frame 6"
 
     _set_confidence(tracker, -8.0)  # never confident: the dynamic template stays the first one
     tracker.initialize(frames[0], {"init_bbox": gt[0].tolist()})

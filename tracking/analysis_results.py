@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per_sequence", action="store_true", help="per-sequence AUC table")
     p.add_argument("--json", default=None, metavar="FILE", help="write the scores as JSON")
     p.add_argument("--skip_missing", action="store_true",
-                   help="leave out (with a warning) sequences whose result is missing or short for any tracker")
+                   help="leave out (with a warning) sequences absent from the dataset folder, and sequences whose "
+                        "result is missing or short for any tracker; the report says over how many of the "
+                        "benchmark's sequences it is")
     p.add_argument("--force_evaluation", action="store_true", help="recompute even if eval_data.npz matches")
     return p
 
@@ -80,14 +82,20 @@ def main(argv=None) -> int:
                 trackers += own_tracker_results(results_path, name, param, args.runids, args.display_name)
         if args.results_dir:
             trackers += external_tracker_results(args.results_dir, args.trackers)
-        dataset = load_dataset(args.dataset, base_path=args.dataset_path)
+        dataset = load_dataset(args.dataset, base_path=args.dataset_path,
+                               missing="skip" if args.skip_missing else "error")
         sequences = dataset.get_sequence_list()
+        report = dataset.missing_report()
+        if report:
+            warnings.warn(f"{report}. The scores below are over these sequences only, not the benchmark's "
+                          f"(--skip_missing)")
         dataset_name = ALIASES.get(args.dataset.lower(), args.dataset.lower())
         plot_root = env.require("result_plot_path", must_exist=False, what="analysis output")
         report_dir = os.path.join(plot_root, args.report_name or dataset_name)
         analyse(trackers, sequences, dataset_name, protocol=args.protocol, report_dir=report_dir,
                 skip_missing=args.skip_missing, force=args.force_evaluation, plot=args.plot,
-                per_attribute=args.per_attribute, per_sequence=args.per_sequence, json_path=args.json)
+                per_attribute=args.per_attribute, per_sequence=args.per_sequence, json_path=args.json,
+                num_sequences_total=len(dataset))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,11 +1,22 @@
-"""Parameters, MACs, model-only latency and end-to-end tracker speed of a network.
+"""Parameters, MACs, per-frame forward latency and end-to-end tracker speed of any tracker's network.
 
     python tracking/profile_model.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --device cpu --precision fp32
+    python tracking/profile_model.py --script stark_st2 --config baseline_R101 --threads 2 --csv speed.csv
+    python tracking/profile_model.py --script aiatrack --config baseline --dataset lasot
+    python tracking/profile_model.py --script sparsett --config sparsett_swin_fulldata --frames 0
 
-The network has random weights unless --checkpoint is given (speed does not depend on them). The
-tracker runs on a real sequence (default ../shared/data/otb/Crossing) with frames decoded beforehand.
+The latency is that of the tracker's per-frame network step (the network package's ``profiling_step``):
+OSTrack's forward on template and search region; STARK's search backbone and transformer over the cached
+template features; AiATrack's search encoding and decoding against the cached reference memories;
+SparseTT's ``track`` phase with the template memory. The work done once per sequence or per template /
+memory update is timed on its own lines. ``--dataset`` picks the per-benchmark settings that change the
+step (STARK-ST update intervals = number of templates, AiATrack's number of references). The network has
+random weights unless --checkpoint is given (speed does not depend on them). The tracker runs on a real
+sequence (default ../shared/data/otb/Crossing) with frames decoded beforehand. ``--csv FILE`` appends
+one row of the figures to FILE.
 """
 import argparse
+import datetime
 import os
 
 import _init_paths  # noqa: F401
@@ -15,8 +26,8 @@ from lib.config import PROJECT_ROOT, load_config
 from lib.models import NETWORK_MODULES, build_network
 from lib.test.tracker import get_tracker_class, get_tracker_entry, list_trackers
 from lib.test.tracker.base import TrackerParams
-from lib.test.utils.profiling import (count_macs, count_parameters, example_inputs, hardware_info,
-                                      load_sequence_frames, time_forward, time_tracker)
+from lib.test.utils.profiling import (append_csv_row, count_macs, count_parameters, hardware_info, load_sequence_frames,
+                                      profiling_step, time_calls, time_forward, time_tracker)
 from lib.utils.misc import resolve_device
 
 SHARED_DIR = os.environ.get("TRACKING_SHARED_DIR", os.path.join(PROJECT_ROOT.parent, "shared"))
@@ -39,6 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--checkpoint", default=None, help="optional weights (speed does not depend on them)")
+    parser.add_argument("--dataset", default="otb",
+                        help="benchmark whose per-dataset settings apply (STARK-ST templates, AiATrack references)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed forward passes")
     parser.add_argument("--iters", type=int, default=50, help="timed forward passes (the median is reported)")
     parser.add_argument("--tracker", default=None, help="tracker name (default: the one reading --script configs)")
@@ -47,6 +60,7 @@ def parse_args(argv=None):
     parser.add_argument("--init_box", type=float, nargs=4, default=None, metavar=("X", "Y", "W", "H"))
     parser.add_argument("--frames", type=int, default=60, help="frames of the sequence to track (0: skip)")
     parser.add_argument("--no_macs", action="store_true", help="skip the MAC count")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="append a row of the figures to this CSV file")
     return parser.parse_args(argv)
 
 
@@ -57,38 +71,61 @@ def main(argv=None):
     device = resolve_device(args.device)
     cfg = load_config(args.script, args.config)
     net = build_network(args.script, cfg, checkpoint=args.checkpoint, device=device)
-    inputs = example_inputs(args.script, cfg, device)
+    step = profiling_step(args.script, net, cfg, device, dataset_name=args.dataset)
+    hardware = hardware_info(device)
 
     print(f"== {args.script} / {args.config}")
-    for key, value in hardware_info(device).items():
+    for key, value in hardware.items():
         print(f"{key:>26}: {value}")
     print(f"{'precision':>26}: {args.precision}")
-    shapes = ", ".join(str(tuple(t.shape)) for t in inputs if isinstance(t, torch.Tensor))
+    print(f"{'per-frame step':>26}: {step.description}")
+    shapes = ", ".join(str(tuple(t.shape)) for t in step.inputs if isinstance(t, torch.Tensor))
     print(f"{'inputs':>26}: {shapes}")
-    print(f"{'parameters':>26}: {count_parameters(net):,} ({count_parameters(net) / 1e6:.2f} M)")
-    if not args.no_macs:
-        for tool, macs in count_macs(net, inputs).items():
-            note = " (module calls only, as the official script)" if tool == "thop" else ""
-            print(f"{'MACs ' + tool:>26}: {macs / 1e9:.3f} G{note}")
-    stats = time_forward(net, inputs, device, args.precision, warmup=args.warmup, iters=args.iters)
+    params = count_parameters(net)
+    print(f"{'parameters':>26}: {params:,} ({params / 1e6:.2f} M)")
+    macs = {} if args.no_macs else count_macs(step.module, step.inputs)
+    for tool, value in macs.items():
+        note = " (module calls only, as the official script)" if tool == "thop" else ""
+        print(f"{'MACs ' + tool:>26}: {value / 1e9:.3f} G{note}")
+    stats = time_forward(step.module, step.inputs, device, args.precision, warmup=args.warmup, iters=args.iters)
     print(f"{'model forward latency':>26}: {stats.summary()}")
+    for label, once in time_calls(step.once, device, args.precision, warmup=min(args.warmup, 2),
+                                  iters=max(1, min(args.iters, 10))).items():
+        print(f"{'once':>26}: {label}: median {once.median:.2f} ms")
 
+    fps, tstats, sequence = None, None, ""
     if args.frames:
         name = args.tracker or tracker_for_script(args.script)
-        if name is None:
-            print("no tracker registered for this script: tracker speed skipped")
-            return stats
         try:
+            if name is None:
+                raise ValueError("no tracker registered for this script")
             frames, init_box = load_sequence_frames(args.sequence, args.frames + 1, args.init_box)
         except (FileNotFoundError, ValueError) as exc:
             print(f"tracker speed skipped: {exc}")
-            return stats
-        params = TrackerParams.create(name, args.config, checkpoint=args.checkpoint, device=device,
-                                      precision=args.precision, require_checkpoint=False)
-        tracker = get_tracker_class(name)(params, "profile")
-        fps, tstats = time_tracker(tracker, frames, init_box)
-        print(f"{'tracker end-to-end':>26}: {fps:.2f} frames/s over {len(tstats.times_ms)} frames of "
-              f"'{args.sequence}' (median {tstats.median:.2f} ms/frame; frames decoded beforehand)")
+        else:
+            params_t = TrackerParams.create(name, args.config, checkpoint=args.checkpoint, device=device,
+                                            precision=args.precision, require_checkpoint=False)
+            tracker = get_tracker_class(name)(params_t, args.dataset)
+            fps, tstats = time_tracker(tracker, frames, init_box)
+            sequence = args.sequence
+            print(f"{'tracker end-to-end':>26}: {fps:.2f} frames/s over {len(tstats.times_ms)} frames of "
+                  f"'{args.sequence}' (median {tstats.median:.2f} ms/frame, process CPU time median "
+                  f"{tstats.cpu_median:.2f} ms; frames decoded beforehand)")
+
+    if args.csv:
+        row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "script": args.script,
+               "config": args.config, "dataset": args.dataset, "device": str(device),
+               "hardware": hardware.get("gpu", hardware["cpu"]), "torch": torch.__version__,
+               "precision": args.precision, "threads": torch.get_num_threads(), "params": params,
+               "macs_thop_g": round(macs["thop"] / 1e9, 3) if "thop" in macs else "",
+               "macs_fvcore_g": round(macs["fvcore"] / 1e9, 3) if "fvcore" in macs else "",
+               "step_ms_median": round(stats.median, 3), "step_ms_p90": round(stats.p90, 3),
+               "step_cpu_ms_median": round(stats.cpu_median, 3),
+               "tracker_fps": round(fps, 3) if fps is not None else "",
+               "tracker_ms_median": round(tstats.median, 3) if tstats is not None else "",
+               "tracker_frames": len(tstats.times_ms) if tstats is not None else 0, "sequence": sequence}
+        append_csv_row(args.csv, row)
+        print(f"{'csv':>26}: row appended to {args.csv}")
     return stats
 
 

@@ -50,11 +50,16 @@ def main(argv=None):
     except (MissingCheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
         parser.exit(2, f"error: {exc}\n")
     tracker = get_tracker_class(args.tracker_name)(params, "video")
+    # --debug L: the tracker's views in visdom, or PNG files under <save_dir>/debug/ when no server answers
     tracker.debug_sink = make_debug_sink(args.debug, args.tracker_name, args.tracker_param,
                                          os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0],
                                          args.visdom_server, args.visdom_port)
-    boxes, fps = run_video_demo(tracker, source, args.init_box, save_video=args.save_video,
-                                save_boxes=args.save_boxes, show=show, max_frames=args.max_frames)
+    try:
+        boxes, fps = run_video_demo(tracker, source, args.init_box, save_video=args.save_video,
+                                    save_boxes=args.save_boxes, show=show, max_frames=args.max_frames)
+    finally:
+        if tracker.debug_sink is not None:
+            tracker.debug_sink.close()
     print(f"{len(boxes)} frames, {fps:.2f} frames/s (tracking only) on {params.device}, precision {args.precision}")
     for what, path in (("video", args.save_video), ("boxes", args.save_boxes)):
         if path:

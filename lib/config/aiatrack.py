@@ -13,9 +13,11 @@ code the defaults hold every dataset, so a YAML that lists only some keeps the o
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lib.config.core import Config
 
-__all__ = ["make_defaults"]
+__all__ = ["make_defaults", "hyper_parameters"]
 
 
 def make_defaults() -> Config:
@@ -106,3 +108,25 @@ def make_defaults() -> Config:
             },
         },
     })
+
+
+#: Project dataset names whose official AiATrack name differs.
+_DATASET_ALIASES = {"LASOT_EXTENSION_SUBSET": "LASOT_EXT"}
+
+
+def hyper_parameters(cfg, dataset_name: Optional[str]):
+    """``(cache_size, num_short_term_refs, iou_threshold, key)`` of ``cfg.TEST.HYPER`` for a dataset.
+
+    Raises:
+        ValueError: a HYPER entry that is not ``[int >= 2, int >= 1, float]``.
+    """
+    hyper = cfg.TEST.HYPER
+    key = (dataset_name or "DEFAULT").upper()
+    key = _DATASET_ALIASES.get(key, key)
+    if key not in hyper:
+        key = "DEFAULT"
+    entry = hyper[key]
+    if len(entry) != 3 or int(entry[0]) < 2 or int(entry[1]) < 1:
+        raise ValueError(f"TEST.HYPER.{key} must be [cache_size >= 2, num_short_term_refs >= 1, iou_threshold], "
+                         f"got {entry}")
+    return int(entry[0]), int(entry[1]), float(entry[2]), key

@@ -11,9 +11,11 @@ datasets not listed).
 
 from __future__ import annotations
 
+from typing import List, Optional
+
 from .stark_s import _data, _model, _test, _train
 
-__all__ = ["make_defaults", "SCRIPTS"]
+__all__ = ["make_defaults", "SCRIPTS", "update_intervals_for"]
 
 SCRIPTS = ("stark_st1", "stark_st2")
 
@@ -35,3 +37,26 @@ def make_defaults(script: str = "stark_st2") -> dict:
                                     "VOT20LT": [200]}
         cfg["TEST"] = test
     return cfg
+
+
+def update_intervals_for(cfg, dataset_name: Optional[str]) -> List[int]:
+    """The dynamic-template update intervals (frames) of ``dataset_name`` under ``cfg``.
+
+    ``cfg.TEST.UPDATE_INTERVALS[dataset_name.upper()]`` when present, else ``cfg.DATA.MAX_SAMPLE_INTERVAL``.
+
+    Raises:
+        ValueError: an interval list that is empty or holds non-positive / non-integer values (the
+            message names the config field).
+    """
+    table = cfg.TEST.get("UPDATE_INTERVALS", {}) if "TEST" in cfg else {}
+    key = (dataset_name or "").upper()
+    if key and key in table:
+        intervals, field = table[key], f"TEST.UPDATE_INTERVALS.{key}"
+    else:
+        intervals, field = cfg.DATA.MAX_SAMPLE_INTERVAL, "DATA.MAX_SAMPLE_INTERVAL"
+    if not isinstance(intervals, (list, tuple)):
+        intervals = [intervals]
+    if not intervals or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in intervals):
+        raise ValueError(f"config field {field} must be a non-empty list of positive integers (frames), "
+                         f"got {intervals!r}")
+    return [int(v) for v in intervals]

@@ -251,15 +251,10 @@ def save_checkpoint_atomic(obj: Any, path: PathLike) -> None:
 
     A crash while writing never leaves a truncated checkpoint under the final name.
     """
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from lib.utils.misc import atomic_write
+
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def warn_once(msg: str, _seen=set()) -> None:  # noqa: B006 - deliberate process-wide memo

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Union
 if TYPE_CHECKING:  # torch is imported where it is used, so tools that only need atomic_write start fast
     import torch
 
-__all__ = ["NestedTensor", "atomic_write", "resolve_device", "autocast_context"]
+__all__ = ["NestedTensor", "atomic_write", "make_temp_file", "current_umask", "resolve_device", "autocast_context"]
 
 
 class NestedTensor:
@@ -37,17 +37,48 @@ class NestedTensor:
         return f"NestedTensor(tensors={tuple(self.tensors.shape)}, mask={None if self.mask is None else tuple(self.mask.shape)})"
 
 
+def current_umask() -> int:
+    """The process umask (from ``/proc/self/status`` where it is listed, else by setting and restoring it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_file(path: Union[str, os.PathLike], suffix: str = ".tmp") -> tuple:
+    """A temporary file beside ``path`` (same folder, created if needed) with the permissions a plain
+    ``open(path, 'w')`` would give (``0o666 & ~umask``; ``tempfile.mkstemp`` alone gives ``0o600``).
+
+    Returns:
+        ``(fd, temporary path)``; the caller renames it onto ``path`` or removes it.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=directory)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except (AttributeError, OSError):  # no fchmod (Windows): the mode stays the default
+        pass
+    return fd, tmp
+
+
 @contextmanager
 def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator:
     """Open a temporary file next to ``path`` and rename it onto ``path`` when the block succeeds.
 
     Readers never see a half-written file; on an exception the temporary file is removed and
-    ``path`` keeps its old content (or stays absent).
+    ``path`` keeps its old content (or stays absent). The file gets the permissions of a plain
+    ``open()`` (``0o666 & ~umask``), not ``mkstemp``'s owner-only ``0o600``.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, tmp = make_temp_file(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f

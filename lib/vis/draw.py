@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 __all__ = ["GT_COLOR", "PALETTE", "to_numpy", "to_hwc_uint8", "as_2d", "box_is_valid", "draw_boxes", "draw_legend",
-           "colorize_heatmap", "tile_channels", "resize_max_side"]
+           "draw_text", "hstack_images", "colorize_heatmap", "tile_channels", "resize_max_side"]
 
 Color = Tuple[int, int, int]
 
@@ -208,3 +208,43 @@ def tile_channels(data: Any, max_channels: int = 16) -> np.ndarray:
         grid[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = ch
     return grid
 
+
+def draw_text(image: np.ndarray, text: str, origin: Tuple[int, int], color: Color = (255, 255, 0),
+              font_scale: float = 0.5, outline: bool = True) -> np.ndarray:
+    """Write ``text`` with its baseline starting at ``origin`` (pixels), in place; with a black outline
+    so that it reads on any background.
+
+    Args:
+        image: ``(H, W, 3)`` RGB uint8, modified and returned.
+        color: RGB of the text.
+    """
+    font, org = cv2.FONT_HERSHEY_SIMPLEX, (int(origin[0]), int(origin[1]))
+    if outline:
+        cv2.putText(image, str(text), org, font, font_scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, str(text), org, font, font_scale, tuple(int(c) for c in color), 1, cv2.LINE_AA)
+    return image
+
+
+def hstack_images(images: Sequence[Any], gap: int = 0, gap_value: int = 255, trailing: bool = False) -> np.ndarray:
+    """Images of one height side by side, ``gap`` columns of ``gap_value`` between them (and after the last
+    one with ``trailing``).
+
+    Args:
+        images: anything :func:`to_hwc_uint8` accepts, all of the same height.
+
+    Returns:
+        ``(H, sum(W_i) + gaps, 3)`` RGB uint8.
+
+    Raises:
+        ValueError: no image, or images of different heights.
+    """
+    arrays = [to_hwc_uint8(im) for im in images]
+    if not arrays or len({a.shape[0] for a in arrays}) != 1:
+        raise ValueError(f"hstack_images needs images of one height, got {[a.shape for a in arrays]}")
+    strip = np.full((arrays[0].shape[0], gap, 3), gap_value, np.uint8)
+    parts = []
+    for i, a in enumerate(arrays):
+        parts.append(a)
+        if gap and (trailing or i < len(arrays) - 1):
+            parts.append(strip)
+    return np.concatenate(parts, axis=1)

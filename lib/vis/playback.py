@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
 from lib.utils.image import imread_rgb
-from lib.vis.draw import GT_COLOR, PALETTE, draw_boxes, resize_max_side
+from lib.vis.draw import GT_COLOR, PALETTE, draw_boxes, draw_text, resize_max_side
 from lib.vis.video import FrameDisplay, VideoFileWriter
 
 __all__ = ["TrackerResult", "sequence_key", "find_result_file", "load_result_boxes", "load_tracker_results",
@@ -128,10 +127,7 @@ def render_playback_frame(image: np.ndarray, frame: int, gt_box: Optional[Sequen
         labels.append(res.name if res.boxes is not None else f"{res.name} (no result)")
     out = draw_boxes(image, boxes, colors=colors, labels=labels, scale=scale)
     text = f"#{frame + 1}" if seq_name is None else f"{seq_name} #{frame + 1}"
-    fs = max(0.4, min(0.8, out.shape[0] / 600.0))
-    cv2.putText(out, text, (6, out.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (6, out.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 0), 1, cv2.LINE_AA)
-    return out
+    return draw_text(out, text, (6, out.shape[0] - 8), font_scale=max(0.4, min(0.8, out.shape[0] / 600.0)))
 
 
 def iter_playback_frames(seq, results: Sequence[TrackerResult], start: int = 0, stop: Optional[int] = None,

@@ -6,12 +6,13 @@ own module.)
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import cv2
 import numpy as np
+
+from lib.utils.misc import make_temp_file
 
 __all__ = ["VideoFileWriter", "FrameDisplay", "read_video"]
 
@@ -42,8 +43,7 @@ class VideoFileWriter:
             raise ValueError(f"video file '{self.path}': extension must be one of {', '.join(sorted(_FOURCC))}")
         self.fps = float(fps)
         self.fourcc = _FOURCC[ext]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=str(self.path.parent), prefix=f".{self.path.stem}.", suffix=ext)
+        fd, tmp = make_temp_file(self.path, suffix=ext)  # same extension: OpenCV picks the same container
         os.close(fd)
         self._tmp = Path(tmp)
         self._writer = None

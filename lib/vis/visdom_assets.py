@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from unittest import mock
+
+from lib.utils.misc import atomic_write
 
 __all__ = ["NpmPackage", "PACKAGES", "VISDOM_VERSION", "MANIFEST_NAME", "AssetError", "NpmMissingError",
            "visdom_package_dir", "fetch_tarballs", "install_assets", "verify_assets", "offline_fetch_attempts",
@@ -256,17 +257,8 @@ def _iter_package_files(pkg: NpmPackage, tar: tarfile.TarFile) -> Iterator[Tuple
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp_asset_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        f.write(data)
 
 
 def install_assets(visdom_dir: Union[str, Path, None] = None, tarball_dir: Union[str, Path, None] = None,

@@ -29,7 +29,7 @@ from lib.models.layers.position_encoding import PositionEmbeddingSine, build_pos
 from lib.utils.box_ops import box_xyxy_to_cxcywh, box_xyxy_to_xywh
 from lib.utils.misc import NestedTensor
 
-__all__ = ["AIATRACK", "build_aiatrack", "target_background_region"]
+__all__ = ["AIATRACK", "build_aiatrack", "profiling_step", "target_background_region"]
 
 
 def target_background_region(boxes_xywh: Tensor, feat_sz: int) -> Tensor:
@@ -246,3 +246,47 @@ def build_aiatrack(cfg, training: bool = False) -> AIATRACK:
     backbone = build_backbone(cfg, position_embeddings=position_embeddings, training=training)
     return AIATRACK(backbone, build_transformer(cfg), build_box_head(cfg), num_queries=cfg.MODEL.NUM_OBJECT_QUERIES,
                     aux_loss=cfg.TRAIN.DEEP_SUPERVISION, head_type=cfg.MODEL.HEAD_TYPE, iou_head=build_iou_head(cfg))
+
+
+def profiling_step(net: AIATRACK, cfg, device="cpu", dataset_name: Optional[str] = None):
+    """The per-frame step of the AiATrack tracker (feature reuse), for ``tracking/profile_model.py``.
+
+    Once per memory update: a reference crop's backbone, encoder and target/background embedding (cached).
+    Per frame: backbone and encoder of the search region, decoder against the ``1 + num_short_term_refs``
+    cached references (``TEST.HYPER`` of ``dataset_name``), corner head and IoU head.
+
+    Returns:
+        :class:`~lib.models.profiling.ProfileStep` whose inputs are the search crop ``(1, 3, S, S)`` and its
+        padding mask ``(1, S, S)``.
+    """
+    from lib.config.aiatrack import hyper_parameters
+    from lib.models.profiling import ProfileStep, StepModule
+
+    device = torch.device(device)
+    _, num_short, _, key = hyper_parameters(cfg, dataset_name)
+    n_refs = 1 + num_short
+    size = int(cfg.TEST.SEARCH_SIZE)
+    img = torch.randn(1, 3, size, size, device=device)
+    mask = torch.zeros(1, size, size, dtype=torch.bool, device=device)
+    box = torch.tensor([0.4, 0.4, 0.2, 0.2])
+
+    def encode_reference():
+        ref = net.forward_backbone(NestedTensor(img, mask))
+        mem = net.transformer.run_encoder(ref["feat"], ref["mask"], ref["pos"], ref["inr"])
+        emb = net.refer_embedding(target_background_region(box, size // 16)[None].to(device))
+        return ref, mem, emb
+
+    with torch.no_grad():
+        ref, mem, emb = encode_reference()
+    cached = {"refer_mem_list": [mem] * n_refs, "refer_emb_list": [emb] * n_refs,
+              "refer_pos_list": [ref["inr"]] * n_refs, "refer_msk_list": [ref["mask"]] * n_refs}
+
+    def step(model, search_img, search_mask):
+        search = model.forward_backbone(NestedTensor(search_img, search_mask))
+        out_embed = model.forward_transformer(search_dic=search, **cached)[0]
+        _, coord = model.forward_box_head(out_embed)
+        return model.forward_iou_head(out_embed, coord[None, None])
+
+    return ProfileStep(f"search backbone + encoder ({size}x{size}), decoder against {n_refs} cached references "
+                       f"(HYPER {key}), corner head, IoU head", StepModule(net, step), (img.clone(), mask.clone()),
+                       once={"reference encoding (per memory update)": encode_reference})

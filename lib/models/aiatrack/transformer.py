@@ -20,17 +20,13 @@ import torch
 from torch import Tensor, nn
 
 from lib.models.aiatrack.attention import AiAModule
-from lib.models.layers.transformer import (TransformerEncoder, TransformerEncoderLayer, get_activation_fn,
-                                           xavier_init_)
+from lib.models.layers.transformer import (FeedForwardMixin, TransformerEncoder, TransformerEncoderLayer,
+                                           normalize_qk, xavier_init_)
 
 __all__ = ["AiATrackDecoderLayer", "AiATrackDecoder", "AiATrackTransformer", "build_transformer"]
 
 
-def _divide_norm(q: Tensor, k: Tensor, scale_factor: float):
-    return q / torch.norm(q, dim=-1, keepdim=True) * scale_factor, k / torch.norm(k, dim=-1, keepdim=True)
-
-
-class AiATrackDecoderLayer(nn.Module):
+class AiATrackDecoderLayer(FeedForwardMixin, nn.Module):
     """One decoder layer: long-term and short-term AiA cross-attention, add & norm, FFN, add & norm.
 
     ``tgt = LN1(tgt + drop(long(tgt, M0, M0 + E0)) + drop(short(tgt, M1..n, M1..n + E1..n)))``,
@@ -56,15 +52,12 @@ class AiATrackDecoderLayer(nn.Module):
                                         feat_size=feat_size)
         self.short_term_attn = AiAModule(d_model, nhead, dropout=dropout, use_AiA=use_AiA, match_dim=match_dim,
                                          feat_size=feat_size)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self._init_ffn(d_model, dim_feedforward, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout1_1 = nn.Dropout(dropout)
         self.dropout1_2 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
-        self.activation = get_activation_fn(activation)
         self.divide_norm = divide_norm
         self.scale_factor = float(d_model // nhead) ** 0.5
 
@@ -74,7 +67,7 @@ class AiATrackDecoderLayer(nn.Module):
         key_mask = torch.cat(list(msks), dim=1)
         query, key, value = tgt, mem, mem + torch.cat(list(embs), dim=0)
         if self.divide_norm:
-            query, key = _divide_norm(query, key, self.scale_factor)
+            query, key = normalize_qk(query, key, self.scale_factor)
         return attn(query=query, key=key, value=value, pos_emb=torch.cat(list(poss), dim=0),
                     key_padding_mask=key_mask)[0]
 
@@ -106,8 +99,7 @@ class AiATrackDecoderLayer(nn.Module):
         short_out = self._attend(self.short_term_attn, tgt, refer_mem_list[1:], refer_emb_list[1:],
                                  refer_pos_list[1:], refer_msk_list[1:])
         tgt = self.norm1(tgt + self.dropout1_1(long_out) + self.dropout1_2(short_out))
-        tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt))))
-        return self.norm2(tgt + self.dropout2(tgt2))
+        return self.norm2(tgt + self.dropout2(self.ffn(tgt)))
 
 
 class AiATrackDecoder(nn.Module):

@@ -32,6 +32,8 @@ __all__ = [
     "TransformerDecoderLayer",
     "build_transformer",
     "get_activation_fn",
+    "normalize_qk",
+    "FeedForwardMixin",
     "xavier_init_",
     "with_pos_embed",
 ]
@@ -68,12 +70,28 @@ def _clones(module: nn.Module, n: int) -> nn.ModuleList:
     return nn.ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
-def _divide_norm(q: Tensor, k: Tensor, scale_factor: float):
-    """STARK's optional cosine attention: unit-norm queries scaled by ``sqrt(d_head)``, unit-norm keys."""
+def normalize_qk(q: Tensor, k: Tensor, scale_factor: float):
+    """STARK's optional cosine attention (``divide_norm``): unit-norm queries scaled by ``sqrt(d_head)``,
+    unit-norm keys (norms over the last axis; shapes unchanged)."""
     return q / torch.norm(q, dim=-1, keepdim=True) * scale_factor, k / torch.norm(k, dim=-1, keepdim=True)
 
 
-class TransformerEncoderLayer(nn.Module):
+class FeedForwardMixin:
+    """The feed-forward block of the DETR-style layers, ``linear2(dropout(act(linear1(x))))`` without
+    residual or norm, with the official attribute (state_dict) names ``linear1``, ``dropout``, ``linear2``."""
+
+    def _init_ffn(self, d_model: int, dim_feedforward: int, dropout: float, activation: str) -> None:
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.activation = get_activation_fn(activation)
+
+    def ffn(self, x: Tensor) -> Tensor:
+        """``(L, B, C)`` -> ``(L, B, C)``."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class TransformerEncoderLayer(FeedForwardMixin, nn.Module):
     """Self-attention + feed-forward block.
 
     Post-norm (default): ``x = LN1(x + drop(attn(x + pos, x + pos, x)))``,
@@ -95,21 +113,14 @@ class TransformerEncoderLayer(nn.Module):
                  self_attn: Optional[nn.Module] = None):
         super().__init__()
         self.self_attn = self_attn if self_attn is not None else nn.MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self._init_ffn(d_model, dim_feedforward, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
-        self.activation = get_activation_fn(activation)
         self.normalize_before = normalize_before
         self.divide_norm = divide_norm
         self.scale_factor = float(d_model // nhead) ** 0.5
-
-    def ffn(self, x: Tensor) -> Tensor:
-        """``linear2(dropout(act(linear1(x))))`` without residual or norm."""
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
     def forward(self, src: Tensor, src_mask: Optional[Tensor] = None,
                 src_key_padding_mask: Optional[Tensor] = None, pos: Optional[Tensor] = None,
@@ -130,21 +141,21 @@ class TransformerEncoderLayer(nn.Module):
             src2 = self.norm1(src)
             q = k = with_pos_embed(src2, pos)
             if self.divide_norm:
-                q, k = _divide_norm(q, k, self.scale_factor)
+                q, k = normalize_qk(q, k, self.scale_factor)
             src2 = self.self_attn(query=q, key=k, value=src2, attn_mask=src_mask,
                                   key_padding_mask=src_key_padding_mask, **attn_kwargs)[0]
             src = src + self.dropout1(src2)
             return src + self.dropout2(self.ffn(self.norm2(src)))
         q = k = with_pos_embed(src, pos)
         if self.divide_norm:
-            q, k = _divide_norm(q, k, self.scale_factor)
+            q, k = normalize_qk(q, k, self.scale_factor)
         src2 = self.self_attn(query=q, key=k, value=src, attn_mask=src_mask,
                               key_padding_mask=src_key_padding_mask, **attn_kwargs)[0]
         src = self.norm1(src + self.dropout1(src2))
         return self.norm2(src + self.dropout2(self.ffn(src)))
 
 
-class TransformerDecoderLayer(nn.Module):
+class TransformerDecoderLayer(FeedForwardMixin, nn.Module):
     """Self-attention among the queries, cross-attention to the memory, feed-forward; each followed by
     add & LayerNorm (post-norm) or preceded by LayerNorm (pre-norm).
 
@@ -162,23 +173,16 @@ class TransformerDecoderLayer(nn.Module):
         self.self_attn = self_attn if self_attn is not None else nn.MultiheadAttention(d_model, nhead, dropout=dropout)
         self.multihead_attn = (multihead_attn if multihead_attn is not None
                                else nn.MultiheadAttention(d_model, nhead, dropout=dropout))
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self._init_ffn(d_model, dim_feedforward, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
-        self.activation = get_activation_fn(activation)
         self.normalize_before = normalize_before
         self.divide_norm = divide_norm
         self.scale_factor = float(d_model // nhead) ** 0.5
-
-    def ffn(self, x: Tensor) -> Tensor:
-        """``linear2(dropout(act(linear1(x))))`` without residual or norm."""
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Optional[Tensor] = None,
                 memory_mask: Optional[Tensor] = None, tgt_key_padding_mask: Optional[Tensor] = None,
@@ -203,27 +207,27 @@ class TransformerDecoderLayer(nn.Module):
             tgt2 = self.norm1(tgt)
             q = k = with_pos_embed(tgt2, query_pos)
             if self.divide_norm:
-                q, k = _divide_norm(q, k, self.scale_factor)
+                q, k = normalize_qk(q, k, self.scale_factor)
             tgt2 = self.self_attn(query=q, key=k, value=tgt2, attn_mask=tgt_mask,
                                   key_padding_mask=tgt_key_padding_mask, **attn_kwargs)[0]
             tgt = tgt + self.dropout1(tgt2)
             tgt2 = self.norm2(tgt)
             q, k = with_pos_embed(tgt2, query_pos), with_pos_embed(memory, pos)
             if self.divide_norm:
-                q, k = _divide_norm(q, k, self.scale_factor)
+                q, k = normalize_qk(q, k, self.scale_factor)
             tgt2 = self.multihead_attn(query=q, key=k, value=memory, attn_mask=memory_mask,
                                        key_padding_mask=memory_key_padding_mask, **attn_kwargs)[0]
             tgt = tgt + self.dropout2(tgt2)
             return tgt + self.dropout3(self.ffn(self.norm3(tgt)))
         q = k = with_pos_embed(tgt, query_pos)
         if self.divide_norm:
-            q, k = _divide_norm(q, k, self.scale_factor)
+            q, k = normalize_qk(q, k, self.scale_factor)
         tgt2 = self.self_attn(query=q, key=k, value=tgt, attn_mask=tgt_mask,
                               key_padding_mask=tgt_key_padding_mask, **attn_kwargs)[0]
         tgt = self.norm1(tgt + self.dropout1(tgt2))
         q, k = with_pos_embed(tgt, query_pos), with_pos_embed(memory, pos)
         if self.divide_norm:
-            q, k = _divide_norm(q, k, self.scale_factor)
+            q, k = normalize_qk(q, k, self.scale_factor)
         tgt2 = self.multihead_attn(query=q, key=k, value=memory, attn_mask=memory_mask,
                                    key_padding_mask=memory_key_padding_mask, **attn_kwargs)[0]
         tgt = self.norm2(tgt + self.dropout2(tgt2))

@@ -15,10 +15,10 @@ from lib.models.backbones.swin import mmdet_relative_position_index
 
 from .head import DoubleConvFCBBoxHead
 from .neck import TransformerNeck
-from .sparsett import SiamTrack, SwinBackbone, build_sparsett, fuse_scores
+from .sparsett import SiamTrack, SwinBackbone, build_sparsett, fuse_scores, profiling_step
 
 __all__ = ["SiamTrack", "SwinBackbone", "TransformerNeck", "DoubleConvFCBBoxHead", "build_sparsett",
-           "fuse_scores", "checkpoint_filter"]
+           "fuse_scores", "checkpoint_filter", "profiling_step"]
 
 
 def checkpoint_filter(state_dict: Dict[str, torch.Tensor], loaded: Any = None) -> Dict[str, torch.Tensor]:

@@ -30,7 +30,7 @@ from lib.models.layers.conv_bn import ConvBNAct
 from .head import DoubleConvFCBBoxHead
 from .neck import TransformerNeck
 
-__all__ = ["SwinBackbone", "SiamTrack", "build_sparsett", "fuse_scores"]
+__all__ = ["SwinBackbone", "SiamTrack", "build_sparsett", "fuse_scores", "profiling_step"]
 
 
 def fuse_scores(p_fc: torch.Tensor, p_conv: torch.Tensor) -> torch.Tensor:
@@ -193,3 +193,29 @@ def _load_pretrained_swin(swin: SwinTransformer, bcfg) -> None:
     missing, _ = load_pretrained_swin(swin, path, convert=bool(bcfg.CONVERT_WEIGHTS))
     if missing:
         warnings.warn(f"SparseTT: pretrained Swin '{path}' lacks {len(missing)} backbone keys, e.g. {missing[:3]}")
+
+
+def profiling_step(net: SiamTrack, cfg, device="cpu", dataset_name: Optional[str] = None):
+    """The per-frame step of the SparseTT tracker, for ``tracking/profile_model.py``.
+
+    Once per sequence: phase ``'feature'`` on the template crop (``TEST.TEMPLATE_SIZE``: backbone and
+    encoder memory). Per frame: phase ``'track'`` on the search crop (``TEST.SEARCH_SIZE``) with that memory.
+
+    Returns:
+        :class:`~lib.models.profiling.ProfileStep` whose input is the search crop ``(1, 3, S, S)``.
+    """
+    from lib.models.profiling import ProfileStep, StepModule
+
+    device = torch.device(device)
+    zs, xs = int(cfg.TEST.TEMPLATE_SIZE), int(cfg.TEST.SEARCH_SIZE)
+    z = torch.randn(1, 3, zs, zs, device=device)
+    with torch.no_grad():
+        memory = net(z, phase="feature")
+
+    def step(model, x):
+        return model(x, *memory, phase="track")
+
+    return ProfileStep(f"phase 'track' on the search crop ({xs}x{xs}) with the template memory",
+                       StepModule(net, step), (torch.randn(1, 3, xs, xs, device=device),),
+                       once={f"phase 'feature' on the template ({zs}x{zs}, once per sequence)":
+                             lambda: net(z, phase="feature")})

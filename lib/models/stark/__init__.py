@@ -8,10 +8,10 @@
 from lib.models import register_network
 
 from .mmtracking import checkpoint_filter
-from .stark_s import STARKS, build_starks
+from .stark_s import STARKS, build_starks, profiling_step
 from .stark_st import STARKST, build_starkst
 
-__all__ = ["STARKS", "STARKST", "build_starks", "build_starkst"]
+__all__ = ["STARKS", "STARKST", "build_starks", "build_starkst", "profiling_step"]
 
 register_network("stark_s", "STARKS", checkpoint_filter=checkpoint_filter)(build_starks)
 register_network("stark_st1", "STARKST", checkpoint_filter=checkpoint_filter)(build_starkst)

@@ -87,7 +87,6 @@ class EvalData:
                                                 "has_got10k")}
         with atomic_write(path, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        readable_by_all(path)
 
     @classmethod
     def load(cls, path: str) -> "EvalData":
@@ -100,13 +99,6 @@ class EvalData:
         return cls(dataset=meta["dataset"], protocol=meta["protocol"], rules=meta["rules"],
                    sequences=meta["sequences"], trackers=meta["trackers"], fingerprint=meta["fingerprint"],
                    from_cache=True, **arrays)
-
-
-def readable_by_all(path: str) -> None:
-    """Give a file written through a temporary file (mode 0600) the permissions a plain ``open()`` gives."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def got10k_sequence_meta(seq) -> Tuple[np.ndarray, Tuple[float, float]]:

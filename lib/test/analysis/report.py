@@ -22,7 +22,7 @@ import torch
 
 from lib.utils.misc import atomic_write
 
-from .extract import EvalData, readable_by_all
+from .extract import EvalData
 from .protocols import RULES_BY_NAME, FrameRules
 
 __all__ = ["compute_scores", "mean_curves", "per_sequence_scores", "per_attribute_scores", "format_table",
@@ -187,4 +187,3 @@ def write_json(path: str, summary: Dict) -> None:
     with atomic_write(path) as f:
         json.dump(summary, f, indent=2)
         f.write("\n")
-    readable_by_all(path)

@@ -18,7 +18,8 @@ __all__ = ["analyse"]
 def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protocol: str = "pytracking",
             report_dir: Optional[str] = None, skip_missing: bool = False, force: bool = False, plot: bool = False,
             per_attribute: bool = False, per_sequence: bool = False, json_path: Optional[str] = None,
-            verbose: bool = True, out: Callable[[str], None] = print) -> Dict:
+            verbose: bool = True, out: Callable[[str], None] = print,
+            num_sequences_total: Optional[int] = None) -> Dict:
     """Analyse ``trackers`` on ``sequences`` and report.
 
     Args:
@@ -34,6 +35,9 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
         json_path: write the JSON summary there.
         verbose: print progress lines.
         out: where text goes.
+        num_sequences_total: the benchmark's number of sequences when ``sequences`` is part of it (a
+            partial dataset folder); default ``len(sequences)``. Shown as ``Reporting results over k / n``
+            and written to the JSON as ``num_sequences_total``.
 
     Returns:
         The JSON summary dict (see :func:`~lib.test.analysis.report.summary_dict`), with ``"plots"``
@@ -43,7 +47,8 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
                          skip_missing=skip_missing, force=force, verbose=verbose)
     rules = sorted({(r.name, r.description) for r in (get_rules(protocol, d) for d in {s.dataset for s in sequences})})
     out(f"Dataset {dataset_name}, protocol '{protocol}': " + "; ".join(f"{n} = {d}" for n, d in rules))
-    out(f"Reporting results over {int(ed.valid_sequence.sum())} / {len(ed.sequences)} sequences")
+    total = len(ed.sequences) if num_sequences_total is None else int(num_sequences_total)
+    out(f"Reporting results over {int(ed.valid_sequence.sum())} / {total} sequences")
     scores = compute_scores(ed)
     out(format_table(scores))
 
@@ -62,6 +67,7 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
         out(format_table(seq_table, f"Per-sequence {metric}:"))
 
     summary = summary_dict(ed, scores, attr_tables, seq_table)
+    summary["num_sequences_total"] = total
     if plot:
         if report_dir is None:
             raise ValueError("plots need a report folder (result_plot_path)")

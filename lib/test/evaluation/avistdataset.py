@@ -14,7 +14,7 @@ Layout under ``avist_path``::
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import load_packaged_list, read_boxes, read_flags
 from .data import BaseDataset, Sequence
@@ -23,21 +23,22 @@ __all__ = ["AVisTDataset"]
 
 
 class AVisTDataset(BaseDataset):
-    """AVisT (official sequence list). ``base_path`` defaults to ``avist_path``."""
+    """AVisT (official sequence list). ``base_path`` defaults to ``avist_path``; ``missing``
+    (``'error'``/``'skip'``) handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "avist"
 
-    def __init__(self, base_path: Optional[str] = None):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(
             base_path, "avist_path", "AVisT (sequences/<seq>/img_00001.jpg, anno/<seq>.txt, full_occlusion/, out_of_view/)")
         self.names = list(load_packaged_list("avist")["names"])
 
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, "anno", f"{name}.txt")
 
     def _sequence_by_name(self, name: str) -> Sequence:
-        gt = read_boxes(os.path.join(self.base_path, "anno", f"{name}.txt"))
+        gt = read_boxes(self.annotation_path(name))
         n = len(gt)
         occ = read_flags(os.path.join(self.base_path, "full_occlusion", f"{name}_full_occlusion.txt"), n,
                          what="full_occlusion flags")

@@ -9,12 +9,14 @@ the analysis works on annotation-only folders.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence as Seq, Union
 
 import numpy as np
 
-__all__ = ["Sequence", "SequenceList", "BaseDataset"]
+from .annotations import DatasetFolderError, check_box_count, frame_paths, read_boxes
+
+__all__ = ["Sequence", "SequenceList", "BaseDataset", "InfoListDataset", "MissingSequencesError", "MISSING_POLICIES",
+           "check_missing_policy"]
 
 
 class Sequence:
@@ -126,19 +128,79 @@ class SequenceList(list):
         return [s.name for s in self]
 
 
+#: What a dataset does with benchmark sequences whose annotation file is absent from its folder.
+MISSING_POLICIES = ("error", "skip")
+
+
+class MissingSequencesError(DatasetFolderError):
+    """Sequences of the benchmark's official list are absent from the dataset folder (``missing='error'``),
+    or none is present (``missing='skip'``). The message names the folder, the count and the first names.
+
+    Attributes:
+        missing: names of the absent sequences; total: the benchmark's number of sequences.
+    """
+
+    def __init__(self, message: str, missing: Seq[str] = (), total: int = 0):
+        super().__init__(message)
+        self.missing = list(missing)
+        self.total = int(total)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def check_missing_policy(missing: str) -> str:
+    """Return ``missing`` if it is one of :data:`MISSING_POLICIES`.
+
+    Raises:
+        ValueError: another value.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
+    return missing
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+def _short_list(names: Seq[str], n: int = 8) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
 class BaseDataset:
     """Base class of the benchmark datasets.
 
     Subclasses set ``self.base_path`` and either implement :meth:`get_sequence_list` and
-    :meth:`__len__`, or (preferred) :meth:`sequence_names` and :meth:`_sequence_by_name`, which give
-    :meth:`get_sequence` (one sequence, reading only its own files), :meth:`get_sequence_list` and
-    ``len()`` for free.
+    :meth:`__len__`, or (preferred) set ``self.names`` (or override :meth:`sequence_names`) and implement
+    :meth:`_sequence_by_name`, which give :meth:`get_sequence` (one sequence, reading only its own
+    files), :meth:`get_sequence_list` and ``len()`` for free.
+
+    Partial copies of a benchmark: a sequence is *present* when its annotation file
+    (:meth:`annotation_path`) exists. ``missing`` chooses what :meth:`get_sequence_list` does when some
+    sequences of the official list are absent:
+
+    * ``'error'`` (default): raise :class:`MissingSequencesError` naming the folder, how many are
+      absent and the first names (a benchmark score over part of a benchmark is not the benchmark's);
+    * ``'skip'``: return the present sequences only; :meth:`missing_report` says how many of the
+      benchmark's sequences are absent and where they were looked for (the runner and the analysis
+      print it). A folder with no sequence at all is still an error.
+
+    ``len(dataset)`` is the benchmark's number of sequences either way.
+
+    Args:
+        base_path: the dataset root.
+        missing: ``'error'`` or ``'skip'`` (see above).
     """
 
     name = "base"
 
-    def __init__(self, base_path: Optional[str] = None):
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
         self.base_path = base_path
+        self.missing = check_missing_policy(missing)
+        self.names: Optional[List[str]] = None  # the benchmark's sequence names, in its order
+        self._missing_names: Optional[List[str]] = None
 
     @staticmethod
     def resolve_base_path(base_path: Optional[str], field: str, what: str) -> str:
@@ -151,8 +213,6 @@ class BaseDataset:
         """
         if base_path is not None:
             if not os.path.isdir(base_path):
-                from .annotations import DatasetFolderError
-
                 raise DatasetFolderError(f"{what}: dataset folder '{base_path}' does not exist")
             return os.fspath(base_path)
         from .environment import env_settings
@@ -161,20 +221,86 @@ class BaseDataset:
 
     def sequence_names(self) -> List[str]:
         """Names of the sequences, in the benchmark's order (no annotation file is read)."""
-        raise NotImplementedError
+        if self.names is None:
+            raise NotImplementedError
+        return list(self.names)
 
     def _sequence_by_name(self, name: str) -> "Sequence":
         """Build one sequence, reading only its own files (implemented by the name-based datasets)."""
         raise NotImplementedError
 
+    # -- partial copies ---------------------------------------------------------------------------
+    def annotation_path(self, name: str) -> str:
+        """The ground-truth file of sequence ``name``; the sequence is present iff it exists.
+
+        Datasets that do not implement it count every sequence as present."""
+        raise NotImplementedError
+
+    def missing_sequence_names(self) -> List[str]:
+        """Names of the official list whose annotation file is absent (computed once per object)."""
+        if self._missing_names is None:
+            try:
+                names = self.sequence_names()
+                self._missing_names = [n for n in names if not os.path.exists(self.annotation_path(n))]
+            except NotImplementedError:
+                self._missing_names = []
+        return list(self._missing_names)
+
+    def present_sequence_names(self) -> List[str]:
+        """Names of the official list whose annotation file exists, in the benchmark's order."""
+        missing = set(self.missing_sequence_names())
+        return [n for n in self.sequence_names() if n not in missing]
+
+    def _missing_where(self, missing: Seq[str]) -> str:
+        example = self.annotation_path(missing[0])
+        return f"in '{self.base_path}' (e.g. '{example}' does not exist)"
+
+    def missing_report(self) -> Optional[str]:
+        """One line saying how many of the benchmark's sequences are absent and where they were looked
+        for, and how many are used; None when the folder holds the whole benchmark."""
+        missing = self.missing_sequence_names()
+        if not missing:
+            return None
+        total = len(self.sequence_names())
+        present = total - len(missing)
+        return (f"{self.name}: {len(missing)} of the benchmark's {total} sequences {_are(len(missing))} missing "
+                f"{self._missing_where(missing)}: {_short_list(missing)}; using the {present} present: "
+                f"{_short_list(self.present_sequence_names())}")
+
+    def selected_sequence_names(self) -> List[str]:
+        """The names :meth:`get_sequence_list` builds, by the ``missing`` policy.
+
+        Raises:
+            MissingSequencesError: ``'error'`` and some are absent, or ``'skip'`` and none is present.
+        """
+        names = self.sequence_names()
+        missing = self.missing_sequence_names()
+        if not missing:
+            return names
+        where = self._missing_where(missing)
+        if len(missing) == len(names):
+            raise MissingSequencesError(f"{self.name}: none of the benchmark's {len(names)} sequences is "
+                                        f"present {where}", missing, len(names))
+        if self.missing == "error":
+            raise MissingSequencesError(
+                f"{self.name}: {len(missing)} of the benchmark's {len(names)} sequences {_are(len(missing))} "
+                f"missing {where}: "
+                f"{_short_list(missing)}. A score over part of a benchmark is not the benchmark's score; to score "
+                f"the {len(names) - len(missing)} present sequences, pass --skip_missing (missing='skip' in "
+                f"code)", missing, len(names))
+        return self.present_sequence_names()
+
+    # -- sequences ---------------------------------------------------------------------------------
     def get_sequence(self, key: Union[int, str]) -> "Sequence":
         """One sequence by index (int, or a string of digits that is not a name) or by name.
 
-        Datasets that implement :meth:`_sequence_by_name` read only that sequence's files; others
-        build the whole list and pick from it.
+        An index counts in the official list (``missing='error'``) or in the present sequences
+        (``missing='skip'``). Datasets that implement :meth:`_sequence_by_name` read only that
+        sequence's files; others build the whole list and pick from it.
 
         Raises:
             IndexError: an index out of range or an unknown name (the message lists similar names).
+            MissingSequencesError: a sequence of the official list that is absent from the folder.
         """
         try:
             names = self.sequence_names()
@@ -186,6 +312,8 @@ class BaseDataset:
             names = [s.name for s in seqs]
         if isinstance(key, (int, np.integer)) or (isinstance(key, str) and key.isdigit() and key not in names):
             idx = int(key)
+            if self.missing == "skip" and seqs is None:
+                names = self.present_sequence_names()
             if not -len(names) <= idx < len(names):
                 raise IndexError(f"sequence index {idx} out of range: {type(self).__name__} has {len(names)} sequences")
             key = names[idx]
@@ -194,6 +322,11 @@ class BaseDataset:
             hint = f"; similar names: {', '.join(close)}" if close else f"; first names: {', '.join(names[:5])}"
             raise IndexError(f"no sequence '{key}' in {type(self).__name__} ({len(names)} sequences){hint}")
         if seqs is None:
+            if key in self.missing_sequence_names():
+                present = self.present_sequence_names()
+                raise MissingSequencesError(
+                    f"{self.name}: sequence '{key}' is not in '{self.base_path}' ('{self.annotation_path(key)}' "
+                    f"does not exist); present: {_short_list(present) or 'none'}", [key], len(names))
             try:
                 return self._sequence_by_name(key)
             except NotImplementedError:
@@ -201,7 +334,45 @@ class BaseDataset:
         return seqs[key]
 
     def get_sequence_list(self) -> SequenceList:
-        return SequenceList([self._sequence_by_name(n) for n in self.sequence_names()])
+        """The sequences of the benchmark (the present ones with ``missing='skip'``).
+
+        Raises:
+            MissingSequencesError: see :meth:`selected_sequence_names`.
+        """
+        return SequenceList([self._sequence_by_name(n) for n in self.selected_sequence_names()])
 
     def __len__(self) -> int:
+        """The benchmark's number of sequences (present or not)."""
         return len(self.sequence_names())
+
+
+class InfoListDataset(BaseDataset):
+    """A benchmark described by an official ``sequence_info_list`` (pytracking's format: per sequence
+    ``name, path, startFrame, endFrame, nz, ext, anno_path``...): OTB, UAV123, NfS, TC128.
+
+    Subclasses call :meth:`set_infos`; a sequence's annotation file is ``<base_path>/<anno_path>``.
+    """
+
+    def set_infos(self, entries: Seq[Dict[str, Any]], key: str = "name") -> None:
+        """Keep the info entries by ``entry[key]`` (in the list's order) and their names."""
+        self.infos: Dict[str, Dict[str, Any]] = {e[key]: e for e in entries}
+        self.names = list(self.infos)
+
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, self.infos[name]["anno_path"])
+
+    def _boxes_and_frames(self, name: str, **read_kwargs):
+        """``(info, ground truth (N, 4), frame paths)`` of sequence ``name``: the boxes of its annotation
+        file (``read_kwargs`` go to :func:`~.annotations.read_boxes`), one per frame of its info range.
+
+        Raises:
+            DatasetFolderError / AnnotationError: a missing or malformed file, or a box count that differs
+                from the frame count (message names the file and the range).
+        """
+        info = self.infos[name]
+        anno = self.annotation_path(name)
+        gt = read_boxes(anno, **read_kwargs)
+        frames = frame_paths(self.base_path, info)
+        check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "
+                                               f"(official sequence list)")
+        return info, gt, frames

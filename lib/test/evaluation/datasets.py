@@ -68,8 +68,11 @@ def list_datasets():
     return sorted(DATASETS)
 
 
-def load_dataset(name: str, base_path: Optional[str] = None, **kwargs) -> BaseDataset:
+def load_dataset(name: str, base_path: Optional[str] = None, missing: str = "error", **kwargs) -> BaseDataset:
     """The dataset object of ``name`` (aliases accepted), reading from ``base_path`` if given.
+
+    ``missing`` (``'error'`` or ``'skip'``) is what the dataset does with sequences of the official list
+    that are absent from its folder (see :class:`~lib.test.evaluation.data.BaseDataset`).
 
     Raises:
         UnknownDatasetError: unknown name (a KeyError; the message lists the registered names).
@@ -77,12 +80,12 @@ def load_dataset(name: str, base_path: Optional[str] = None, **kwargs) -> BaseDa
     info = DATASETS[canonical_name(name)]
     module = importlib.import_module(info.module)
     cls = getattr(module, info.class_name)
-    return cls(base_path=base_path, **dict(info.kwargs, **kwargs))
+    return cls(base_path=base_path, missing=missing, **dict(info.kwargs, **kwargs))
 
 
-def get_dataset(*names: str, base_path: Optional[str] = None) -> SequenceList:
-    """Concatenated sequence lists of the datasets ``names``."""
+def get_dataset(*names: str, base_path: Optional[str] = None, missing: str = "error") -> SequenceList:
+    """Concatenated sequence lists of the datasets ``names`` (``missing`` as in :func:`load_dataset`)."""
     out = SequenceList()
     for name in names:
-        out.extend(load_dataset(name, base_path=base_path).get_sequence_list())
+        out.extend(load_dataset(name, base_path=base_path, missing=missing).get_sequence_list())
     return out

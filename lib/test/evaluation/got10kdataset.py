@@ -17,7 +17,7 @@ box. Result files go to ``<results_dir>/got10k/`` (the layout ``transform_got10k
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import AnnotationError, check_box_count, read_boxes, require_file, sorted_frames
 from .data import BaseDataset, Sequence
@@ -29,12 +29,15 @@ SPLITS = ("test", "val", "ltrval")
 
 class GOT10KDataset(BaseDataset):
     """GOT-10k ``split`` (test / val / ltrval). ``base_path`` defaults to ``got10k_path`` (the folder that
-    holds ``test/``, ``val/`` and ``train/``); ``dataspec_path`` (ltrval only) to the local.py field."""
+    holds ``test/``, ``val/`` and ``train/``); ``dataspec_path`` (ltrval only) to the local.py field. The
+    sequences are those of ``list.txt``; ``missing`` (``'error'``/``'skip'``) handles listed sequences
+    absent from the folder (:class:`~.data.BaseDataset`)."""
 
     name = "got10k"
 
-    def __init__(self, base_path: Optional[str] = None, split: str = "test", dataspec_path: Optional[str] = None):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, split: str = "test", dataspec_path: Optional[str] = None,
+                 missing: str = "error"):
+        super().__init__(missing=missing)
         if split not in SPLITS:
             raise ValueError(f"GOT-10k split must be one of {', '.join(SPLITS)}, got '{split}'")
         self.split = split
@@ -63,12 +66,12 @@ class GOT10KDataset(BaseDataset):
             names = picked
         self.names = names
 
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, name, "groundtruth.txt")
 
     def _sequence_by_name(self, name: str) -> Sequence:
         folder = os.path.join(self.base_path, name)
-        anno = os.path.join(folder, "groundtruth.txt")
+        anno = self.annotation_path(name)
         gt = read_boxes(anno, negative="error" if self.split == "test" else "warn")
         frames = sorted_frames(folder)
         if self.split == "test":

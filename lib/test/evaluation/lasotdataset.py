@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 
 from lib.test.evaluation.annotations import read_boxes, read_flags
 
-from .data import BaseDataset, Sequence, SequenceList
+from .data import BaseDataset, Sequence
 from .frames import FramePaths
 
 __all__ = ["LaSOTDataset", "LaSOTExtensionSubsetDataset", "LASOT_ATTRIBUTES"]
@@ -49,9 +49,11 @@ class LaSOTDataset(BaseDataset):
 
     Args:
         base_path: the LaSOT root; default ``env_settings().require('lasot_path')``.
+        missing: ``'error'`` or ``'skip'`` for sequences absent from the root (:class:`~.data.BaseDataset`).
 
     Raises (from :meth:`get_sequence_list`):
-        FileNotFoundError: the root or a sequence folder is missing (message names the expected path).
+        DatasetFolderError / SettingsError (construction): the root does not exist.
+        MissingSequencesError: sequences absent from the root (``missing='error'``).
         AnnotationError: malformed ground-truth / flag rows, NaN boxes, or flag files whose length differs
             from the ground truth (message names file and line).
     """
@@ -62,33 +64,23 @@ class LaSOTDataset(BaseDataset):
     env_field = "lasot_path"
     what = "LaSOT"
 
-    def __init__(self, base_path: Optional[str] = None):
-        if base_path is None:
-            from .environment import env_settings
-            base_path = env_settings().require(self.env_field, what=f"{self.what} root")
-        super().__init__(base_path)
-        self.sequence_list = _load_names(self.list_key)
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
+        self.base_path = self.resolve_base_path(base_path, self.env_field,
+                                                f"{self.what} root (<class>/<class>-<id>/groundtruth.txt)")
+        self.names = _load_names(self.list_key)
 
-    def __len__(self) -> int:
-        return len(self.sequence_list)
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, name.rsplit("-", 1)[0], name, "groundtruth.txt")
 
-    def sequence_names(self) -> List[str]:
-        return list(self.sequence_list)
-
-    def get_sequence_list(self) -> SequenceList:
-        if not os.path.isdir(self.base_path):
-            raise FileNotFoundError(f"{self.what} root '{self.base_path}' does not exist (expected "
-                                    f"<root>/<class>/<class>-<id>/groundtruth.txt)")
-        return SequenceList([self._construct_sequence(s) for s in self.sequence_list])
-
-    def _construct_sequence(self, sequence_name: str) -> Sequence:
+    def _sequence_by_name(self, sequence_name: str) -> Sequence:
         class_name = sequence_name.rsplit("-", 1)[0]
         seq_dir = os.path.join(self.base_path, class_name, sequence_name)
         if not os.path.isdir(seq_dir):
             raise FileNotFoundError(f"{self.what} sequence '{sequence_name}': folder '{seq_dir}' does not exist "
                                     f"(expected <root>/{class_name}/{sequence_name}/groundtruth.txt)")
         gt = read_boxes(os.path.join(seq_dir, "groundtruth.txt"),
-                           what=f"{self.what} ground truth of '{sequence_name}'")
+                        what=f"{self.what} ground truth of '{sequence_name}'")
         n = len(gt)
         occlusion = read_flags(os.path.join(seq_dir, "full_occlusion.txt"), what="full_occlusion", num_frames=n)
         out_of_view = read_flags(os.path.join(seq_dir, "out_of_view.txt"), what="out_of_view", num_frames=n)
@@ -115,6 +107,7 @@ class LaSOTExtensionSubsetDataset(LaSOTDataset):
 
     Args:
         base_path: the root; default ``env_settings().require('lasot_extension_subset_path')``.
+        missing: ``'error'`` or ``'skip'`` (see :class:`LaSOTDataset`).
     """
 
     name = "lasot_extension_subset"

@@ -7,35 +7,27 @@ Layout under ``nfs_path``: ``sequences/<Name>/00001.jpg ...`` and ``anno/nfs_<Na
 
 from __future__ import annotations
 
-import os
-from typing import List, Optional
+from typing import Optional
 
-from .annotations import check_box_count, frame_paths, load_packaged_list, read_boxes
-from .data import BaseDataset, Sequence
+from .annotations import load_packaged_list
+from .data import InfoListDataset, Sequence
 
 __all__ = ["NFSDataset"]
 
 
-class NFSDataset(BaseDataset):
-    """NfS-30 (official sequence list). ``base_path`` defaults to ``nfs_path``."""
+class NFSDataset(InfoListDataset):
+    """NfS-30 (official sequence list). ``base_path`` defaults to ``nfs_path``; ``missing``
+    (``'error'``/``'skip'``) handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "nfs"
 
-    def __init__(self, base_path: Optional[str] = None):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(base_path, "nfs_path",
                                                 "NfS (sequences/<Name>/00001.jpg, anno/nfs_<Name>.txt)")
-        self.infos = {e["name"]: e for e in load_packaged_list("nfs")["sequences"]}
-
-    def sequence_names(self) -> List[str]:
-        return list(self.infos)
+        self.set_infos(load_packaged_list("nfs")["sequences"])
 
     def _sequence_by_name(self, name: str) -> Sequence:
-        info = self.infos[name]
-        anno = os.path.join(self.base_path, info["anno_path"])
-        gt = read_boxes(anno)
-        frames = frame_paths(self.base_path, info)
-        check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "
-                                               f"(official sequence list)")
+        info, gt, frames = self._boxes_and_frames(name)
         return Sequence(name, frames, "nfs", gt, object_class=info.get("object_class"),
                         attributes={"occlusion": bool(info.get("occlusion", False))})

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 
 from lib.test.evaluation.annotations import AnnotationError, read_boxes
 
-from .data import BaseDataset, Sequence, SequenceList
+from .data import InfoListDataset, Sequence
 from .frames import FramePaths
 
 __all__ = ["OTBDataset", "OTB_ATTRIBUTES", "load_otb_info"]
@@ -45,39 +45,29 @@ def load_otb_info() -> List[Dict]:
     return entries
 
 
-class OTBDataset(BaseDataset):
+class OTBDataset(InfoListDataset):
     """OTB-2015 with the official 100-entry info list; Sequence dataset string ``'otb'``.
 
     Args:
         base_path: the OTB root; default ``env_settings().require('otb_path')``.
+        missing: ``'error'`` or ``'skip'``: what :meth:`get_sequence_list` does when sequences of the
+            info list have no annotation file in ``base_path`` (:class:`~.data.BaseDataset`).
 
-    Raises (from :meth:`get_sequence_list`):
-        FileNotFoundError: ``base_path`` or a sequence's annotation file is missing (message names the
-            expected path and layout).
-        AnnotationError: a malformed annotation row, NaN, a negative width/height, or fewer/more boxes than
-            the info list's frames (message names file and line / counts).
+    Raises:
+        DatasetFolderError / SettingsError (construction): the root does not exist.
+        MissingSequencesError (from :meth:`get_sequence_list`): sequences absent (``missing='error'``).
+        AnnotationError (from :meth:`get_sequence_list`): a malformed annotation row, NaN, a negative
+            width/height, or fewer/more boxes than the info list's frames (message names file and line /
+            counts).
     """
 
     name = "otb"
 
-    def __init__(self, base_path: Optional[str] = None):
-        if base_path is None:
-            from .environment import env_settings
-            base_path = env_settings().require("otb_path", what="OTB-2015 root")
-        super().__init__(base_path)
-        self.sequence_info_list = load_otb_info()
-
-    def __len__(self) -> int:
-        return len(self.sequence_info_list)
-
-    def sequence_names(self) -> List[str]:
-        return [e["name"] for e in self.sequence_info_list]
-
-    def get_sequence_list(self) -> SequenceList:
-        if not os.path.isdir(self.base_path):
-            raise FileNotFoundError(f"OTB root '{self.base_path}' does not exist (expected <otb_path>/<Seq>/"
-                                    f"groundtruth_rect.txt and <Seq>/img/0001.jpg)")
-        return SequenceList([self._construct_sequence(e) for e in self.sequence_info_list])
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
+        self.base_path = self.resolve_base_path(
+            base_path, "otb_path", "OTB-2015 root (<Seq>/groundtruth_rect.txt, <Seq>/img/0001.jpg)")
+        self.set_infos(load_otb_info())
 
     def _sequence_by_name(self, name: str) -> Sequence:
         """One sequence, reading only its own annotation (``--sequence`` on a partial OTB folder)."""
@@ -96,15 +86,13 @@ class OTBDataset(BaseDataset):
                 return alt
         return listed
 
-    def _construct_sequence(self, info: Dict) -> Sequence:
+    def _sequence_by_name(self, name: str) -> Sequence:
+        info = self.infos[name]
         folder = self._image_folder(info)
         start, end, nz, omit = info["startFrame"], info["endFrame"], info["nz"], int(info.get("initOmit") or 0)
         frames = FramePaths(os.path.join(self.base_path, folder["path"]), range(start + omit, end + 1), nz,
                             folder["ext"])
-        anno_path = os.path.join(self.base_path, info["anno_path"])
-        if not os.path.isfile(anno_path):
-            raise FileNotFoundError(f"OTB sequence '{info['name']}': annotation file '{anno_path}' does not exist "
-                                    f"(expected <otb_path>/{info['anno_path']})")
+        anno_path = self.annotation_path(name)
         gt = read_boxes(anno_path, what=f"OTB ground truth of '{info['name']}'", negative="allow")
         n_expected = end - start + 1
         if len(gt) != n_expected:

@@ -1,7 +1,8 @@
 """Running trackers over datasets, crash-safe and resumable (pytracking/OSTrack ``running.py``).
 
 - Every (sequence, tracker) pair is one job. ``threads == 0`` runs the jobs in this process;
-  ``threads = N > 0`` runs them in ``N`` worker processes started with ``spawn``
+  ``threads = N > 0`` runs them in ``min(N, jobs)`` worker processes started with ``spawn``, each
+  with ``cpu_count // workers`` torch threads on the CPU
   (``concurrent.futures.ProcessPoolExecutor``: a worker that dies, e.g. killed for memory, fails the
   unfinished jobs instead of hanging the run). Worker ``k``
   (0-based, in start order) uses GPU ``k % num_gpus`` when CUDA is available and ``num_gpus > 0``,
@@ -214,8 +215,9 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
 
             ctx = multiprocessing.get_context("spawn")
             counter = ctx.Value("i", 0)
-            threads_per_worker = max(1, (os.cpu_count() or 1) // threads)
-            with ProcessPoolExecutor(max_workers=threads, mp_context=ctx, initializer=_init_worker,
+            workers = max(1, min(threads, len(jobs)))  # no idle workers: fewer jobs than threads
+            threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(counter, num_gpus, device, threads_per_worker,
                                                os.environ.get(TRACKER_MODULES_ENV, ""))) as pool:
                 futures = {pool.submit(_run_job, job): job for job in jobs}
@@ -258,7 +260,10 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
-    a wrong name or a missing checkpoint fails at once.
+    a wrong name or a missing checkpoint fails at once. A dataset folder that holds only part of the
+    benchmark (sequences of the official list without their annotation file) is run on the sequences
+    present, and one line on stderr says how many of the benchmark's sequences are missing and where
+    they were looked for; a folder with none of them is a :class:`SetupError`.
 
     Raises:
         SetupError: everything that prevents the run from starting (message names the cause).
@@ -284,8 +289,14 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             tracker.get_parameters(device=device or "cpu")
         except RuntimeError as exc:  # e.g. --device cuda without CUDA
             raise SetupError(str(exc)) from exc
-        dataset = load_dataset(key, base_path=dataset_path)
-        sequences = [dataset.get_sequence(sequence)] if sequence is not None else list(dataset.get_sequence_list())
+        dataset = load_dataset(key, base_path=dataset_path, missing="skip")
+        if sequence is not None:
+            sequences = [dataset.get_sequence(sequence)]
+        else:
+            sequences = list(dataset.get_sequence_list())
+            report = dataset.missing_report()
+            if report:  # a partial copy of the benchmark: run what is there, say so once
+                print(f"note: {report}", file=sys.stderr, flush=True)
     except (UnknownTrackerError, UnknownDatasetError, SettingsError, DatasetFolderError, AnnotationError,
             MissingCheckpointError, ConfigError, ImportError, IndexError, KeyError, ValueError) as exc:
         raise SetupError(str(exc)) from exc

@@ -17,36 +17,36 @@ TC128 download; ``exclude_otb=True`` keeps the 85 sequences that are not in OTB 
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import Optional
 
 from .annotations import AnnotationError, check_box_count, load_packaged_list, read_boxes
-from .data import BaseDataset, Sequence
+from .data import InfoListDataset, Sequence
 
 __all__ = ["TC128Dataset"]
 
 
-class TC128Dataset(BaseDataset):
-    """Temple Color 128. ``base_path`` defaults to ``tc128_path``."""
+class TC128Dataset(InfoListDataset):
+    """Temple Color 128. ``base_path`` defaults to ``tc128_path``; ``missing`` (``'error'``/``'skip'``)
+    handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "tc128"
 
-    def __init__(self, base_path: Optional[str] = None, exclude_otb: bool = False, ce_only: bool = False):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, exclude_otb: bool = False, ce_only: bool = False,
+                 missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(
             base_path, "tc128_path", "Temple Color 128 (<Name>/img/0001.jpg, <Name>/<Name>_gt.txt, <Name>_frames.txt)")
         data = load_packaged_list("tc128")
         keep = set(data["exclude_otb_keeps"]) if exclude_otb else None
-        self.infos: Dict[str, dict] = {}
+        entries = []
         for e in data["sequences"]:
             if keep is not None and e["name"] not in keep:
                 continue
             official = os.path.basename(e["anno_path"])[: -len("_gt.txt")]
             if ce_only and "_ce" not in official:
                 continue
-            self.infos[official] = e
-
-    def sequence_names(self) -> List[str]:
-        return list(self.infos)
+            entries.append(dict(e, official_name=official))
+        self.set_infos(entries, key="official_name")  # sequences are named as in the TC128 download
 
     def _folder(self, name: str) -> str:
         official = os.path.join(self.base_path, name)
@@ -55,10 +55,13 @@ class TC128Dataset(BaseDataset):
         renamed = os.path.join(self.base_path, os.path.dirname(self.infos[name]["path"]))
         return renamed if os.path.isdir(renamed) else official
 
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self._folder(name), f"{name}_gt.txt")
+
     def _sequence_by_name(self, name: str) -> Sequence:
         info = self.infos[name]
         folder = self._folder(name)
-        anno = os.path.join(folder, f"{name}_gt.txt")
+        anno = self.annotation_path(name)
         gt = read_boxes(anno)
         start, end, source = info["startFrame"], info["endFrame"], "the official sequence list"
         range_file = os.path.join(folder, f"{name}_frames.txt")

@@ -13,7 +13,7 @@ name. Result files go to ``<results_dir>/trackingnet/`` (the layout ``transform_
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import check_box_count, read_boxes, require_dir, sorted_frames
 from .data import BaseDataset, Sequence
@@ -22,23 +22,24 @@ __all__ = ["TrackingNetDataset"]
 
 
 class TrackingNetDataset(BaseDataset):
-    """TrackingNet ``TEST``. ``base_path`` defaults to ``trackingnet_path``."""
+    """TrackingNet ``TEST``. ``base_path`` defaults to ``trackingnet_path``. The sequences are the annotation
+    files present, so ``missing`` (accepted for a uniform interface) never finds one absent."""
 
     name = "trackingnet"
 
-    def __init__(self, base_path: Optional[str] = None, subset: str = "TEST"):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, subset: str = "TEST", missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(base_path, "trackingnet_path",
                                                 "TrackingNet (TEST/anno/<seq>.txt, TEST/frames/<seq>/0.jpg)")
         self.subset = subset
         anno_dir = require_dir(os.path.join(self.base_path, subset, "anno"), f"TrackingNet {subset} annotations")
         self.names = sorted(f[:-4] for f in os.listdir(anno_dir) if f.endswith(".txt"))
 
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, self.subset, "anno", f"{name}.txt")
 
     def _sequence_by_name(self, name: str) -> Sequence:
-        anno = os.path.join(self.base_path, self.subset, "anno", f"{name}.txt")
+        anno = self.annotation_path(name)
         gt = read_boxes(anno, negative="error")
         folder = os.path.join(self.base_path, self.subset, "frames", name)
         frames = sorted_frames(folder)

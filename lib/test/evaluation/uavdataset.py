@@ -20,11 +20,10 @@ result files never collide with the 30 fps ones (``uav_<name>``).
 
 from __future__ import annotations
 
-import os
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-from .annotations import check_box_count, frame_paths, load_packaged_list, read_boxes
-from .data import BaseDataset, Sequence
+from .annotations import load_packaged_list
+from .data import InfoListDataset, Sequence
 
 __all__ = ["UAVDataset", "UAV10fpsDataset", "uav10fps_range"]
 
@@ -34,30 +33,23 @@ def uav10fps_range(start_frame: int, end_frame: int):
     return (start_frame + 1) // 3 + 1, (end_frame - 1) // 3 + 1
 
 
-class UAVDataset(BaseDataset):
-    """UAV123 (123 sequences, 30 fps), official sequence list. ``base_path`` defaults to ``uav_path``."""
+class UAVDataset(InfoListDataset):
+    """UAV123 (123 sequences, 30 fps), official sequence list. ``base_path`` defaults to ``uav_path``;
+    ``missing`` (``'error'``/``'skip'``) handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "uav"
     _WHAT = "UAV123 (data_seq/UAV123/<video>/000001.jpg, anno/UAV123/<name>.txt)"
 
-    def __init__(self, base_path: Optional[str] = None):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, missing: str = "error"):
+        super().__init__(missing=missing)
         self.base_path = self.resolve_base_path(base_path, "uav_path", self._WHAT)
-        self.infos: Dict[str, dict] = {e["name"]: e for e in self._infos()}
+        self.set_infos(self._infos())
 
     def _infos(self) -> List[dict]:
         return load_packaged_list("uav")["sequences"]
 
-    def sequence_names(self) -> List[str]:
-        return list(self.infos)
-
     def _sequence_by_name(self, name: str) -> Sequence:
-        info = self.infos[name]
-        anno = os.path.join(self.base_path, info["anno_path"])
-        gt = read_boxes(anno, allow_nan="rows")
-        frames = frame_paths(self.base_path, info)
-        check_box_count(gt, len(frames), anno, f"{info['startFrame']}..{info['endFrame']} of '{info['path']}' "
-                                               f"(official sequence list)")
+        info, gt, frames = self._boxes_and_frames(name, allow_nan="rows")
         return Sequence(name, frames, "uav", gt, object_class=info.get("object_class"))
 
 

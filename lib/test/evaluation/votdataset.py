@@ -15,7 +15,7 @@ share sequence names, so result files go to ``<results_dir>/vot20<yy>/`` (``Sequ
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Optional
 
 from .annotations import load_packaged_list, read_vot_regions
 from .data import BaseDataset, Sequence
@@ -24,12 +24,13 @@ __all__ = ["VOTDataset"]
 
 
 class VOTDataset(BaseDataset):
-    """VOT20<year> short-term (year 18, 20 or 22). ``base_path`` defaults to ``vot<year>_path``."""
+    """VOT20<year> short-term (year 18, 20 or 22). ``base_path`` defaults to ``vot<year>_path``; ``missing``
+    (``'error'``/``'skip'``) handles sequences absent from it (:class:`~.data.BaseDataset`)."""
 
     name = "vot"
 
-    def __init__(self, base_path: Optional[str] = None, year: int = 18):
-        super().__init__()
+    def __init__(self, base_path: Optional[str] = None, year: int = 18, missing: str = "error"):
+        super().__init__(missing=missing)
         year = int(year) % 100
         by_year = load_packaged_list("vot")["by_year"]
         if f"vot{year}" not in by_year:
@@ -43,12 +44,12 @@ class VOTDataset(BaseDataset):
             base = nested  # a VOT toolkit workspace
         self.base_path = base
 
-    def sequence_names(self) -> List[str]:
-        return list(self.names)
+    def annotation_path(self, name: str) -> str:
+        return os.path.join(self.base_path, name, "groundtruth.txt")
 
     def _sequence_by_name(self, name: str) -> Sequence:
         folder = os.path.join(self.base_path, name)
-        gt = read_vot_regions(os.path.join(folder, "groundtruth.txt"))
+        gt = read_vot_regions(self.annotation_path(name))
         image_dir = os.path.join(folder, "color")
         if not os.path.isdir(image_dir) and os.path.isfile(os.path.join(folder, "00000001.jpg")):
             image_dir = folder  # the flat layout of older VOT releases

@@ -22,7 +22,6 @@ by the upper-cased dataset name (``LASOT``, ``LASOT_EXT``, ``TRACKINGNET``, ``GO
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -30,35 +29,15 @@ import cv2
 import numpy as np
 import torch
 
+from lib.config.aiatrack import hyper_parameters
 from lib.models import build_network
 from lib.models.aiatrack import target_background_region
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, map_box_back, sample_target, transform_image_to_crop
-from lib.utils.misc import NestedTensor
+from lib.utils.misc import NestedTensor, autocast_context
+from lib.vis.draw import draw_boxes, draw_text, hstack_images
 
 __all__ = ["AiATrackTracker", "ReferenceEntry", "hyper_parameters"]
-
-#: Project dataset names whose official AiATrack name differs.
-_DATASET_ALIASES = {"LASOT_EXTENSION_SUBSET": "LASOT_EXT"}
-
-
-def hyper_parameters(cfg, dataset_name: Optional[str]):
-    """``(cache_size, num_short_term_refs, iou_threshold, key)`` of ``cfg.TEST.HYPER`` for a dataset.
-
-    Raises:
-        ValueError: a HYPER entry that is not ``[int >= 2, int >= 1, float]``.
-    """
-    hyper = cfg.TEST.HYPER
-    key = (dataset_name or "DEFAULT").upper()
-    key = _DATASET_ALIASES.get(key, key)
-    if key not in hyper:
-        key = "DEFAULT"
-    entry = hyper[key]
-    if len(entry) != 3 or int(entry[0]) < 2 or int(entry[1]) < 1:
-        raise ValueError(f"TEST.HYPER.{key} must be [cache_size >= 2, num_short_term_refs >= 1, iou_threshold], "
-                         f"got {entry}")
-    return int(entry[0]), int(entry[1]), float(entry[2]), key
-
 
 @dataclass
 class ReferenceEntry:
@@ -114,10 +93,7 @@ class AiATrackTracker(BaseTracker):
         self.iou_history: List[float] = []
 
     def _autocast(self):
-        if self.params.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.float16 if self.params.precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast_context(self.device, self.params.precision)
 
     def _embedding(self, box_norm: torch.Tensor) -> torch.Tensor:
         region = target_background_region(box_norm, self.feat_size)[None].to(self.device)
@@ -185,7 +161,7 @@ class AiATrackTracker(BaseTracker):
             self.add_reference(ReferenceEntry(search_mem, emb, pos_emb, key_mask, self.frame_id, box_norm.tolist(),
                                               crop if self.debug else None))
 
-        if self.debug:
+        if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
             self._show_debug(image, crop, predicted_iou, updated)
         result: Dict[str, Any] = {"target_bbox": self.state, "pred_iou": predicted_iou}
         if self.save_all_boxes:
@@ -226,10 +202,7 @@ class AiATrackTracker(BaseTracker):
         for i, ref in enumerate(self.refer_list):
             tile = (cv2.resize(ref.crop, (side, side)) if ref.crop is not None
                     else np.zeros((side, side, 3), dtype=np.uint8))
-            tile = np.ascontiguousarray(tile)
-            x, y, w, h = [v * side for v in ref.box]
             color = (255, 0, 0) if i == 0 else (0, 255, 0)
-            cv2.rectangle(tile, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), color, 2)
-            cv2.putText(tile, f"#{ref.frame_id}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1)
-            tiles.append(tile)
-        return np.concatenate(tiles, axis=1)
+            tile = draw_boxes(tile, [[v * side for v in ref.box]], colors=[color], legend=False)
+            tiles.append(draw_text(tile, f"#{ref.frame_id}", (4, 16), color=color))
+        return hstack_images(tiles)

@@ -183,10 +183,11 @@ class BaseTracker:
         (debug 0), so a tracker may call it unconditionally.
 
         Args:
-            data: the view (modes and data: see ``lib.test.utils.debug``). ``'Tracking'`` views are
-                ``(image, predicted box, ...)`` or, as in the official OSTrack,
-                ``(image, self._debug_gt, predicted box, ...)``; either way the ground truth of
-                :meth:`set_debug_ground_truth` is drawn as the ground truth (``gt_bbox``).
+            data: the view (modes and data: see ``lib.test.utils.debug``). A ``'Tracking'`` view is
+                ``(image, predicted box, ...)`` (xywh pixels): the trackers never handle the ground truth;
+                this method adds the box of :meth:`set_debug_ground_truth` as ``gt_bbox``, drawn in green.
+                (The official OSTrack's ``(image, gt, predicted box)`` form, with ``self._debug_gt`` in the
+                gt slot, is accepted for ported trackers and drawn the same way.)
             mode: ``Tracking``, ``image``, ``heatmap``, ``featmap``, ``info_dict``, ``text`` or ``lineplot``.
             level: debug level of the block: shown iff ``level <= debug``; blocks above it are still
                 listed (hidden) in visdom's Block List, where they can be switched on.

@@ -18,6 +18,7 @@ from lib.models.layers.candidate_elimination import generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, hann2d, map_box_back, sample_target, transform_image_to_crop
 from lib.utils.misc import autocast_context
+from lib.vis.draw import hstack_images
 
 __all__ = ["OSTrackTracker", "masked_search_visualization"]
 
@@ -49,12 +50,7 @@ def masked_search_visualization(search_patch: np.ndarray, removed_indexes: Seque
         masked = tokens.astype(np.float64).copy()
         masked[seen] = alpha * masked[seen] + (1 - alpha) * 255
         images.append(masked.reshape(hp, wp, patch_size, patch_size, 3).swapaxes(1, 2).reshape(H, W, 3))
-    padded = []
-    for img in images:
-        bg = np.full((H, W + 8, 3), 255.0)
-        bg[:, :W] = img
-        padded.append(bg)
-    return np.concatenate(padded, axis=1).astype(np.uint8)
+    return hstack_images([img.astype(np.uint8) for img in images], gap=8, trailing=True)
 
 
 class OSTrackTracker(BaseTracker):
@@ -141,7 +137,7 @@ class OSTrackTracker(BaseTracker):
 
     def _show_debug(self, image, x_patch_arr, score_map, response, out) -> None:
         """The official visdom views: Tracking, search_region, template, score_map, score_map_hann, masked_search."""
-        self.debug_show((image, self._debug_gt, self.state), "Tracking", 1, "Tracking")
+        self.debug_show((image, self.state), "Tracking", 1, "Tracking")
         self.debug_show(x_patch_arr, "image", 1, "search_region")
         self.debug_show(self.z_patch_arr, "image", 1, "template")
         self.debug_show(score_map.view(self.feat_sz, self.feat_sz).cpu(), "heatmap", 1, "score_map")

@@ -20,7 +20,6 @@ code (float32 boxes and scores, float64 window), so results match it to float ro
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -30,6 +29,7 @@ from lib.config.sparsett import select_test_hyper
 from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import siamfc_crop
+from lib.utils.misc import autocast_context
 
 __all__ = ["SparseTTTracker", "get_tracker_class"]
 
@@ -94,10 +94,7 @@ class SparseTTTracker(BaseTracker):
 
     # -- helpers ------------------------------------------------------------------------------
     def _autocast(self):
-        if self.params.precision == "fp32":
-            return nullcontext()
-        dtype = torch.float16 if self.params.precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast_context(self.device, self.params.precision)
 
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
         return self.preprocessor(crop[..., ::-1] if self.bgr_input else crop)
@@ -121,8 +118,7 @@ class SparseTTTracker(BaseTracker):
         self.z_patch_arr = z_crop
         self.state = (pos, sz)
         self.frame_id = 0
-        if self.debug > 0:
-            self.debug_show(torch.from_numpy(np.ascontiguousarray(z_crop)).permute(2, 0, 1), "image", 1, "template")
+        self.debug_show(z_crop, "image", 1, "template")
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame; returns ``{'target_bbox': [x, y, w, h], 'best_score': fused score of the pick}``.
@@ -151,7 +147,7 @@ class SparseTTTracker(BaseTracker):
             all_xywh = np.stack([cx - (w - 1) / 2, cy - (h - 1) / 2, w, h], axis=1)
             out["all_boxes"] = [float(v) for v in all_xywh.reshape(-1)]
             out["all_scores"] = [float(v) for v in pscore]
-        if self.debug > 0:
+        if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
             self._debug_views(image, out_box, x_crop, score, pscore, penalty, extra)
         return out
 
@@ -204,18 +200,20 @@ class SparseTTTracker(BaseTracker):
 
     # -- debug --------------------------------------------------------------------------------
     def _debug_views(self, image, out_box, x_crop, score, pscore, penalty, extra) -> None:
+        """Views: Tracking, search_region, template, score_map (fused score), score_map_hann (penalised
+        score blended with the Hann window: what the argmax picks), penalty (scale/ratio change penalty),
+        score_map_fc / score_map_conv (the two head branches' probabilities); maps are score_size^2."""
         s = self.score_size
-        self.debug_show((image, self._debug_gt, [float(v) for v in out_box]), "Tracking", 1, "Tracking")
-        self.debug_show(torch.from_numpy(np.ascontiguousarray(x_crop)).permute(2, 0, 1), "image", 1, "search_region")
-        self.debug_show(torch.from_numpy(np.ascontiguousarray(self.z_patch_arr)).permute(2, 0, 1), "image", 1,
-                        "template")
-        self.debug_show(torch.from_numpy(score).view(s, s), "heatmap", 1, "score_map")
-        self.debug_show(torch.from_numpy(np.asarray(pscore, dtype=np.float32)).view(s, s), "heatmap", 1,
-                        "score_map_penalty_window")
-        self.debug_show(torch.from_numpy(np.asarray(penalty, dtype=np.float32)).view(s, s), "heatmap", 2, "penalty")
-        for name in ("cls_fc", "cls_conv"):
-            if name in extra:
-                self.debug_show(extra[name][0, :, 0].float().cpu().view(s, s), "heatmap", 2, f"score_map_{name}")
+        self.debug_show((image, [float(v) for v in out_box]), "Tracking", 1, "Tracking")
+        self.debug_show(x_crop, "image", 1, "search_region")
+        self.debug_show(self.z_patch_arr, "image", 1, "template")
+        self.debug_show(score.reshape(s, s), "heatmap", 1, "score_map")
+        self.debug_show(np.asarray(pscore, dtype=np.float32).reshape(s, s), "heatmap", 1, "score_map_hann")
+        self.debug_show(np.asarray(penalty, dtype=np.float32).reshape(s, s), "heatmap", 1, "penalty")
+        for name in ("fc", "conv"):
+            if f"cls_{name}" in extra:
+                self.debug_show(extra[f"cls_{name}"][0, :, 0].float().cpu().numpy().reshape(s, s), "heatmap", 1,
+                                f"score_map_{name}")
 
 
 def get_tracker_class():

@@ -12,7 +12,6 @@ Steps (official ``lib/test/tracker/stark_s.py``):
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -22,14 +21,12 @@ from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, map_box_back, sample_target
 from lib.utils.merge import merge_template_search
-from lib.utils.misc import NestedTensor
+from lib.utils.misc import NestedTensor, autocast_context
 
 __all__ = ["STARKSTracker", "CLIP_MARGIN"]
 
 #: pixels of the box kept inside the image by ``clip_box`` (official ``margin=10``).
 CLIP_MARGIN = 10
-
-_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class STARKSTracker(BaseTracker):
@@ -60,26 +57,27 @@ class STARKSTracker(BaseTracker):
         self.run_cls_head = False  # STARK-ST also runs the score head
         self.state: Optional[List[float]] = None
         self.z_dict1: Dict[str, torch.Tensor] = {}
+        self.z_patch_arr: Optional[np.ndarray] = None  # the first template crop (debug views)
 
     # -- helpers shared with STARK-ST ---------------------------------------------------------------
     def _autocast(self):
-        dtype = _AUTOCAST_DTYPES.get(self.params.precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast_context(self.device, self.params.precision)
 
-    def _crop(self, image: np.ndarray, box: List[float], factor: float, size: int) -> Tuple[NestedTensor, float]:
-        """Crop around ``box`` (xywh pixels) and normalise: ``(NestedTensor (1,3,S,S) + mask, resize_factor)``."""
+    def _crop(self, image: np.ndarray, box: List[float], factor: float,
+              size: int) -> Tuple[NestedTensor, float, np.ndarray]:
+        """Crop around ``box`` (xywh pixels) and normalise: ``(NestedTensor (1,3,S,S) + mask, resize_factor,
+        the (S, S, 3) uint8 crop)``."""
         patch, resize_factor, amask = sample_target(image, box, factor, output_sz=size)
         img, mask = self.preprocessor(patch, amask)
-        return NestedTensor(img, mask), resize_factor
+        return NestedTensor(img, mask), resize_factor, patch
 
     @torch.no_grad()
-    def _template_features(self, image: np.ndarray, box: List[float]) -> Dict[str, torch.Tensor]:
-        """Backbone output of the template crop around ``box``: ``{'feat', 'mask', 'pos'}`` (64 tokens)."""
-        template, _ = self._crop(image, box, self.template_factor, self.template_size)
+    def _template_features(self, image: np.ndarray, box: List[float]) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
+        """Backbone output of the template crop around ``box`` (``{'feat', 'mask', 'pos'}``, 64 tokens) and
+        the crop itself (``(S, S, 3)`` uint8)."""
+        template, _, patch = self._crop(image, box, self.template_factor, self.template_size)
         with self._autocast():
-            return self.network.forward_backbone(template)
+            return self.network.forward_backbone(template), patch
 
     def _map_prediction(self, pred_boxes: torch.Tensor, resize_factor: float, H: int, W: int) -> List[float]:
         """Mean of the ``(N, 4)`` normalised cxcywh boxes -> clipped xywh box in image pixels."""
@@ -96,10 +94,12 @@ class STARKSTracker(BaseTracker):
         scaled = pred_boxes.float() * self.search_size / resize_factor
         return [v for box in scaled.tolist() for v in map_box_back(box, self.state, self.search_size, resize_factor)]
 
-    def _show_tracking(self, image: np.ndarray) -> None:
-        if self.debug:
-            boxes = (self.state,) if self._debug_gt is None else (self._debug_gt, self.state)
-            self.debug_show((image, *boxes), "Tracking", 1, "Tracking")
+    def _show_debug(self, image: np.ndarray, x_patch: np.ndarray) -> None:
+        """Views: Tracking (the frame and the box), template, search_region (STARK has no score map: its
+        corner head gives the box directly)."""
+        self.debug_show((image, self.state), "Tracking", 1, "Tracking")
+        self.debug_show(self.z_patch_arr, "image", 1, "template")
+        self.debug_show(x_patch, "image", 1, "search_region")
 
     # -- hooks STARK-ST overrides ----------------------------------------------------------------------
     def _templates(self) -> List[Dict[str, torch.Tensor]]:
@@ -125,7 +125,7 @@ class STARKSTracker(BaseTracker):
             ValueError: an invalid initial box (see :func:`check_init_box`).
         """
         box = check_init_box(info["init_bbox"], image.shape)
-        self.z_dict1 = self._template_features(image, box)
+        self.z_dict1, self.z_patch_arr = self._template_features(image, box)
         self.state = box
         self.frame_id = 0
         if self.save_all_boxes:
@@ -133,15 +133,16 @@ class STARKSTracker(BaseTracker):
         return None
 
     @torch.no_grad()
-    def _run_search(self, image: np.ndarray) -> Tuple[Dict[str, torch.Tensor], float]:
-        """Search crop around the current state, backbone, transformer and heads: ``(out_dict, resize_factor)``."""
-        search, resize_factor = self._crop(image, self.state, self.search_factor, self.search_size)
+    def _run_search(self, image: np.ndarray) -> Tuple[Dict[str, torch.Tensor], float, np.ndarray]:
+        """Search crop around the current state, backbone, transformer and heads: ``(out_dict, resize_factor,
+        search crop)``."""
+        search, resize_factor, x_patch = self._crop(image, self.state, self.search_factor, self.search_size)
         heads = {"run_box_head": True, "run_cls_head": True} if self.run_cls_head else {"run_box_head": True}
         with self._autocast():
             x_dict = self.network.forward_backbone(search)
             seq_dict = merge_template_search(self._templates() + [x_dict])
             out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, **heads)
-        return out_dict, resize_factor
+        return out_dict, resize_factor, x_patch
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame.
@@ -156,11 +157,12 @@ class STARKSTracker(BaseTracker):
             raise RuntimeError(f"{type(self).__name__}: call initialize() before track()")
         H, W = image.shape[:2]
         self.frame_id += 1
-        out_dict, resize_factor = self._run_search(image)
+        out_dict, resize_factor, x_patch = self._run_search(image)
         pred_boxes = out_dict["pred_boxes"].view(-1, 4)
         self.state = self._map_prediction(pred_boxes, resize_factor, H, W)
         out = {"target_bbox": self.state, **self._on_new_state(image, out_dict)}
-        self._show_tracking(image)
+        if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
+            self._show_debug(image, x_patch)
         if self.save_all_boxes:
             out["all_boxes"] = self._all_boxes(pred_boxes, resize_factor)
         return out

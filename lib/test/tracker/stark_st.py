@@ -17,36 +17,15 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
+from lib.config.stark_st import update_intervals_for
 from lib.test.tracker.base import TrackerParams
 from lib.test.tracker.stark_s import STARKSTracker
+from lib.vis.draw import hstack_images
 
 __all__ = ["STARKSTTracker", "UPDATE_THRESHOLD", "update_intervals_for"]
 
 #: confidence above which the dynamic template is replaced (hard-coded in the official tracker).
 UPDATE_THRESHOLD = 0.5
-
-
-def update_intervals_for(cfg, dataset_name: Optional[str]) -> List[int]:
-    """The dynamic-template update intervals (frames) of ``dataset_name`` under ``cfg``.
-
-    ``cfg.TEST.UPDATE_INTERVALS[dataset_name.upper()]`` when present, else ``cfg.DATA.MAX_SAMPLE_INTERVAL``.
-
-    Raises:
-        ValueError: an interval list that is empty or holds non-positive / non-integer values (the
-            message names the config field).
-    """
-    table = cfg.TEST.get("UPDATE_INTERVALS", {}) if "TEST" in cfg else {}
-    key = (dataset_name or "").upper()
-    if key and key in table:
-        intervals, field = table[key], f"TEST.UPDATE_INTERVALS.{key}"
-    else:
-        intervals, field = cfg.DATA.MAX_SAMPLE_INTERVAL, "DATA.MAX_SAMPLE_INTERVAL"
-    if not isinstance(intervals, (list, tuple)):
-        intervals = [intervals]
-    if not intervals or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in intervals):
-        raise ValueError(f"config field {field} must be a non-empty list of positive integers (frames), "
-                         f"got {intervals!r}")
-    return [int(v) for v in intervals]
 
 
 class STARKSTTracker(STARKSTracker):
@@ -60,6 +39,9 @@ class STARKSTTracker(STARKSTracker):
     Attributes:
         update_intervals: frames between updates, one entry per dynamic template.
         z_dict_list: cached backbone outputs ``[template_1, dynamic_1, ...]``.
+        z_patch_list: the crops of ``z_dict_list`` (uint8 RGB; kept for the debug views).
+        conf_history: confidence of every tracked frame; update_frames: per dynamic template, the frame
+            of its last update (0 = still the first template).
     """
 
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
@@ -67,6 +49,10 @@ class STARKSTTracker(STARKSTracker):
         self.update_intervals = update_intervals_for(self.cfg, dataset_name)
         self.num_extra_template = len(self.update_intervals)
         self.z_dict_list: List[Dict[str, torch.Tensor]] = []
+        self.z_patch_list: List[np.ndarray] = []
+        self.conf_history: List[float] = []
+        self.update_frames: List[int] = []
+        self._updated_now: List[int] = []
         self.run_cls_head = True
 
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -78,6 +64,9 @@ class STARKSTTracker(STARKSTracker):
         out = super().initialize(image, info)
         self.z_dict_list = [self.z_dict1] + [{k: v.clone() for k, v in self.z_dict1.items()}
                                              for _ in range(self.num_extra_template)]
+        self.z_patch_list = [self.z_patch_arr] * (1 + self.num_extra_template)
+        self.conf_history = []
+        self.update_frames = [0] * self.num_extra_template
         return out
 
     def _templates(self) -> List[Dict[str, torch.Tensor]]:
@@ -90,15 +79,29 @@ class STARKSTTracker(STARKSTracker):
             ``{'conf_score': float}`` (sigmoid of the score head's logit).
         """
         conf_score = out_dict["pred_logits"].float().view(-1).sigmoid().item()
-        updated = []
+        self.conf_history.append(conf_score)
+        self._updated_now = []
         for idx, interval in enumerate(self.update_intervals):
             if self.frame_id % interval == 0 and conf_score > UPDATE_THRESHOLD:
-                self.z_dict_list[idx + 1] = self._template_features(image, self.state)
-                updated.append(idx + 1)
-        if self.debug:
-            self.debug_show({"frame": self.frame_id, "conf_score": f"{conf_score:.3f}",
-                             "template_update": ",".join(map(str, updated)) or "-"}, "info_dict", 1, "STARK-ST")
+                self.z_dict_list[idx + 1], self.z_patch_list[idx + 1] = self._template_features(image, self.state)
+                self.update_frames[idx] = self.frame_id
+                self._updated_now.append(idx + 1)
         return {"conf_score": conf_score}
+
+    def _show_debug(self, image: np.ndarray, x_patch: np.ndarray) -> None:
+        """STARK-S's views plus: ``confidence`` (the score head's confidence per frame), ``template_update``
+        (this frame's confidence, the threshold, the dynamic templates replaced now and the frame of each
+        one's last update) and ``dynamic_templates`` (the template crops in token order: the first
+        template, then each dynamic one)."""
+        super()._show_debug(image, x_patch)
+        self.debug_show(np.asarray(self.conf_history), "lineplot", 1, "confidence")
+        self.debug_show({"frame": self.frame_id, "confidence": f"{self.conf_history[-1]:.3f}",
+                         "threshold": f"{UPDATE_THRESHOLD} (intervals {self.update_intervals})",
+                         "updated": ",".join(map(str, self._updated_now)) or "-",
+                         "last updates": ", ".join(f"template {i + 1}: frame {f}"
+                                                   for i, f in enumerate(self.update_frames))},
+                        "info_dict", 1, "template_update")
+        self.debug_show(hstack_images(self.z_patch_list, gap=4), "image", 1, "dynamic_templates")
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame and update the dynamic template(s) when due and confident.

@@ -39,10 +39,8 @@ import atexit
 import ipaddress
 import json
 import logging
-import os
 import re
 import socket
-import tempfile
 import threading
 import time
 import warnings
@@ -54,6 +52,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from lib.utils.misc import atomic_write
 from lib.vis.draw import (GT_COLOR, PALETTE, as_2d, colorize_heatmap, draw_boxes, resize_max_side, tile_channels,
                           to_hwc_uint8, to_numpy)
 
@@ -282,16 +281,8 @@ class PngDebugSink(DebugSink):
         ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if not ok:
             raise OSError(f"PNG encoding of {path.name} failed")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp_", suffix=".png")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path, "wb") as f:
+            f.write(buf.tobytes())
 
     def _draw(self, block: _Block) -> None:
         if self._disabled or self._closed:

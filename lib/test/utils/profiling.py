@@ -1,11 +1,16 @@
 """Speed and size of a tracker network and of the whole tracker (``tracking/profile_model.py``).
 
-Figures: parameter count; MACs of one forward pass (thop, which counts module calls such as Linear,
+Figures: parameter count; MACs of one per-frame step (thop, which counts module calls such as Linear,
 Conv and LayerNorm but not the functional attention products, like the official
 ``tracking/profile_model.py``; fvcore's count, which includes them, when fvcore is installed);
-model-only forward latency (warm-up, synchronised timing, median of many); and the frames per second
-of the tracker on a real sequence (crop, preprocessing, forward and post-processing; frames decoded
-beforehand).
+forward latency of the per-frame step (warm-up, synchronised timing, median of many, with the process
+CPU time); the once-per-sequence / per-update calls; and the frames per second of the tracker on a real
+sequence (crop, preprocessing, forward and post-processing; frames decoded beforehand).
+
+The per-frame step is what the tracker runs on each frame, from the network package's
+``profiling_step`` hook (:mod:`lib.models.profiling`): OSTrack's full forward, STARK's search backbone and
+transformer over cached templates, AiATrack's search encoding and decoding against cached references,
+SparseTT's ``track`` phase with the template memory.
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from lib.models.profiling import ProfileStep
 from lib.utils.misc import autocast_context
 
-__all__ = ["example_inputs", "count_parameters", "count_macs", "time_forward", "time_tracker", "hardware_info",
-           "LatencyStats", "load_sequence_frames"]
+__all__ = ["profiling_step", "count_parameters", "count_macs", "time_forward", "time_calls", "time_tracker",
+           "hardware_info", "LatencyStats", "load_sequence_frames", "append_csv_row"]
 
 
 @dataclass
 class LatencyStats:
-    """Latencies in milliseconds of ``n`` timed calls."""
+    """Latencies in milliseconds of ``n`` timed calls, with the process CPU time of each (all threads)."""
 
     times_ms: List[float] = field(default_factory=list)
+    cpu_ms: List[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -48,25 +55,36 @@ class LatencyStats:
     def p90(self) -> float:
         return float(np.percentile(self.times_ms, 90))
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_ms) if self.cpu_ms else float("nan")
+
     def summary(self) -> str:
+        cpu = f"; process CPU time median {self.cpu_median:.2f} ms" if self.cpu_ms else ""
         return (f"median {self.median:.2f} ms (mean {self.mean:.2f}, p90 {self.p90:.2f}, min {min(self.times_ms):.2f}, "
-                f"n={len(self.times_ms)}) = {1000.0 / self.median:.2f} forward passes/s")
+                f"n={len(self.times_ms)}) = {1000.0 / self.median:.2f} /s{cpu}")
 
 
-def example_inputs(script: str, cfg, device, batch_size: int = 1) -> Tuple[Any, ...]:
-    """Positional inputs of one forward pass of the network of ``script``.
+def profiling_step(script: str, net: nn.Module, cfg, device, dataset_name: Optional[str] = None) -> ProfileStep:
+    """The per-frame network call of the tracker of ``script``.
 
-    Uses the network package's ``example_inputs(cfg, batch_size, device)`` when it has one; otherwise
-    random normalised ``(template, search)`` crops of ``TEST.TEMPLATE_SIZE`` / ``TEST.SEARCH_SIZE``.
+    The network package's ``profiling_step(net, cfg, device, dataset_name)`` when it has one; otherwise
+    ``net(*inputs)`` with the package's ``example_inputs(cfg, batch_size=1, device=device)``, or random
+    normalised ``(template, search)`` crops of ``TEST.TEMPLATE_SIZE`` / ``TEST.SEARCH_SIZE``.
     """
     from lib.models import NETWORK_MODULES
 
     module = importlib.import_module(NETWORK_MODULES[script])
+    hook = getattr(module, "profiling_step", None)
+    if hook is not None:
+        return hook(net, cfg, device=device, dataset_name=dataset_name)
     fn = getattr(module, "example_inputs", None)
     if fn is not None:
-        return tuple(fn(cfg, batch_size=batch_size, device=device))
-    zs, xs = int(cfg.TEST.TEMPLATE_SIZE), int(cfg.TEST.SEARCH_SIZE)
-    return (torch.randn(batch_size, 3, zs, zs, device=device), torch.randn(batch_size, 3, xs, xs, device=device))
+        inputs = tuple(fn(cfg, batch_size=1, device=device))
+    else:
+        zs, xs = int(cfg.TEST.TEMPLATE_SIZE), int(cfg.TEST.SEARCH_SIZE)
+        inputs = (torch.randn(1, 3, zs, zs, device=device), torch.randn(1, 3, xs, xs, device=device))
+    return ProfileStep("network forward on the template and search crops", net, inputs)
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -113,18 +131,29 @@ def _sync(device: torch.device) -> None:
 def time_forward(net: nn.Module, inputs: Sequence[Any], device: torch.device, precision: str = "fp32",
                  warmup: int = 10, iters: int = 50) -> LatencyStats:
     """Latency of ``net(*inputs)``: ``warmup`` untimed calls, then ``iters`` calls each timed between
-    device synchronisations (``time.perf_counter``), under ``torch.inference_mode`` and autocast."""
+    device synchronisations (``time.perf_counter`` and ``time.process_time``), under
+    ``torch.inference_mode`` and autocast."""
     stats = LatencyStats()
     with torch.inference_mode(), autocast_context(device, precision):
         for _ in range(warmup):
             net(*inputs)
         _sync(device)
         for _ in range(iters):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             net(*inputs)
             _sync(device)
             stats.times_ms.append((time.perf_counter() - t0) * 1000.0)
+            stats.cpu_ms.append((time.process_time() - c0) * 1000.0)
     return stats
+
+
+def time_calls(calls: Dict[str, Any], device: torch.device, precision: str = "fp32", warmup: int = 2,
+               iters: int = 10) -> Dict[str, LatencyStats]:
+    """:func:`time_forward` of each zero-argument call (the ``once`` calls of a :class:`ProfileStep`)."""
+    out = {}
+    for label, call in calls.items():
+        out[label] = time_forward(call, (), device, precision, warmup=warmup, iters=iters)
+    return out
 
 
 def load_sequence_frames(path: str, max_frames: Optional[int] = None,
@@ -166,11 +195,12 @@ def time_tracker(tracker, frames: Sequence[np.ndarray], init_box: Sequence[float
     stats = LatencyStats()
     device = getattr(tracker, "device", torch.device("cpu"))
     for i, frame in enumerate(frames[1:]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tracker.track(frame)
         _sync(device)
         if i >= warmup:
             stats.times_ms.append((time.perf_counter() - t0) * 1000.0)
+            stats.cpu_ms.append((time.process_time() - c0) * 1000.0)
     if not stats.times_ms:
         raise ValueError(f"time_tracker: {len(frames)} frames leave none to time after {warmup} warm-up frames")
     return 1000.0 * len(stats.times_ms) / sum(stats.times_ms), stats
@@ -200,3 +230,34 @@ def hardware_info(device: torch.device) -> Dict[str, str]:
     if hasattr(os, "getloadavg"):
         info["load average (1/5/15 min)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     return info
+
+
+def append_csv_row(path: str, row: Dict[str, Any]) -> None:
+    """Append ``row`` to the CSV file ``path`` (header written with the first row), atomically.
+
+    Raises:
+        ValueError: the file exists with other columns (the message names the file and both headers).
+    """
+    import csv
+    import io
+
+    from lib.utils.misc import atomic_write
+
+    columns = list(row)
+    previous = ""
+    if os.path.isfile(path):
+        with open(path, newline="") as f:
+            previous = f.read()
+        header = next(csv.reader(io.StringIO(previous)), None)
+        if header is not None and header != columns:
+            raise ValueError(f"{path}: CSV columns {header} differ from this profiler's {columns}; "
+                             f"write to another file")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    if not previous:
+        writer.writeheader()
+    writer.writerow(row)
+    if previous and not previous.endswith("\n"):
+        previous += "\n"
+    with atomic_write(path, "w") as f:
+        f.write(previous + buf.getvalue())

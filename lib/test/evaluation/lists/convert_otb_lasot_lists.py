@@ -1,7 +1,9 @@
 """Convert the official OTB-2015, LaSOT and LaSOT-extension sequence metadata (extracted from the
 official dataset classes into ``../shared/reference/lists/*.json``) into the package files read at run time:
 
-    python lib/test/evaluation/lists/convert_otb_lasot_lists.py --reference ../shared/reference/lists
+    python lib/test/evaluation/lists/convert_reference_lists.py --reference ../shared/reference/lists
+
+(that script converts every benchmark's lists; this module holds the OTB and LaSOT part).
 
 Writes ``otb.json``, ``lasot.json`` and ``lasot_extension_subset.json`` next to this script, in the format
 of the other package lists: an info list as ``{"source", "columns", "rows"}`` (one row per sequence, the
@@ -16,32 +18,15 @@ the official classes.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-from typing import Any, Dict, List
+import sys
+from typing import List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")))
+from lib.test.evaluation.lists.convert_reference_lists import HERE, _load, _write  # noqa: E402
 
 OTB_COLUMNS = ["name", "path", "startFrame", "endFrame", "nz", "ext", "anno_path", "object_class", "initOmit"]
 EXPECTED = {"otb": 100, "lasot": 280, "lasot_extension_subset": 150}
-
-
-def _load(reference: str, name: str):
-    with open(os.path.join(reference, name)) as f:
-        return json.load(f)
-
-
-def _write(name: str, head: Dict[str, Any], key: str, items: List[Any], out_dir: str) -> str:
-    """One JSON object, one line per row / name (diff-friendly); written atomically."""
-    path = os.path.join(out_dir, f"{name}.json")
-    parts = [json.dumps(k) + ": " + json.dumps(v) for k, v in head.items()]
-    parts.append(json.dumps(key) + ": [\n" + ",\n".join("  " + json.dumps(r) for r in items) + "\n]")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("{\n" + ",\n".join(parts) + "\n}\n")
-    os.replace(tmp, path)
-    return path
 
 
 def convert(reference: str, out_dir: str = HERE) -> List[str]:
@@ -66,7 +51,7 @@ def convert(reference: str, out_dir: str = HERE) -> List[str]:
         raise ValueError(f"unexpected OTB info fields {sorted(unknown)}")
     rows = [[e.get(c, 0 if c == "initOmit" else None) for c in OTB_COLUMNS] for e in os_]
     written = [_write("otb", {"source": "OTB-2015 sequence_info_list of OSTrack/pytracking otbdataset.py",
-                              "columns": OTB_COLUMNS, "alternatives": alternatives}, "rows", rows, out_dir)]
+                              "columns": OTB_COLUMNS, "alternatives": alternatives, "rows": rows}, out_dir)]
 
     for key, fname, what in (("lasot", "lasot_names.json", "LaSOT test (280) sequence list"),
                              ("lasot_extension_subset", "lasotextensionsubset_names.json",
@@ -77,20 +62,6 @@ def convert(reference: str, out_dir: str = HERE) -> List[str]:
             raise ValueError(f"pytracking and OSTrack {key} lists differ")
         if len(names_pt) != EXPECTED[key] or len(set(names_pt)) != len(names_pt):
             raise ValueError(f"{key}: expected {EXPECTED[key]} distinct names, got {len(names_pt)}")
-        written.append(_write(key, {"source": f"{what} of pytracking/OSTrack lasot*dataset.py"}, "names",
-                              names_pt, out_dir))
+        written.append(_write(key, {"source": f"{what} of pytracking/OSTrack lasot*dataset.py", "names": names_pt},
+                              out_dir))
     return written
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference", default=os.path.join(HERE, "..", "..", "..", "..", "..", "shared", "reference", "lists"),
-                        help="folder with the extracted official lists (default ../shared/reference/lists)")
-    parser.add_argument("--out_dir", default=HERE)
-    args = parser.parse_args(argv)
-    for path in convert(os.path.abspath(args.reference), args.out_dir):
-        print("wrote", path)
-
-
-if __name__ == "__main__":
-    main()

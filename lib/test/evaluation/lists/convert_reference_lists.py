@@ -3,7 +3,8 @@
 
     python lib/test/evaluation/lists/convert_reference_lists.py --reference ../shared/reference/lists
 
-Writes ``<dataset>.json`` next to this script for UAV123, NfS, TC128, AVisT and VOT. Each info list is
+Writes ``<dataset>.json`` next to this script for OTB-2015, LaSOT, LaSOT-ext (``convert_otb_lasot_lists.py``),
+UAV123, NfS, TC128, AVisT and VOT. Each info list is
 stored as ``{"source", "columns", "rows"}`` (one row per sequence, columns as in the official
 ``sequence_info_list`` dicts), the name lists as ``{"source", "names"}``. The converted files are
 committed: they are the toolkit's metadata, like the lists hard-coded in the official classes.
@@ -14,9 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..", "..", "..")))
+from lib.utils.misc import atomic_write  # noqa: E402
 
 INFO_COLUMNS = ["name", "path", "startFrame", "endFrame", "nz", "ext", "anno_path", "object_class", "initOmit",
                 "occlusion"]
@@ -54,10 +58,8 @@ def _write(name: str, data: Dict[str, Any], out_dir: str) -> str:
         parts.append('"by_year": {\n' + ",\n".join(years) + "\n}")
     else:
         parts.append(json.dumps(key) + ": [\n" + ",\n".join("  " + json.dumps(r) for r in data[key]) + "\n]")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         f.write("{\n" + ",\n".join(parts) + "\n}\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -100,7 +102,10 @@ def main(argv=None):
                         help="folder with the extracted official lists (default ../shared/reference/lists)")
     parser.add_argument("--out_dir", default=HERE)
     args = parser.parse_args(argv)
-    for path in convert(os.path.abspath(args.reference), args.out_dir):
+    from lib.test.evaluation.lists.convert_otb_lasot_lists import convert as convert_otb_lasot
+
+    reference = os.path.abspath(args.reference)
+    for path in convert_otb_lasot(reference, args.out_dir) + convert(reference, args.out_dir):
         print("wrote", path)
 
 
