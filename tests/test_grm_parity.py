@@ -15,12 +15,16 @@ from lib.models.grm import DivisionAttention, generate_mask_cond, softmax_with_p
 from lib.models.grm.division import divide_tokens, policy_attention_mask, target_representation, token_policy
 from lib.utils.crop import hann2d
 from tests.conftest import need_shared
+from tests.train_helpers import one_torch_thread  # noqa: F401
 from tests.parity_utils import (assert_close_report, check_checksums, fill_state_dict_recipe, load_reference_keys)
 
 CONFIGS = ["vitb_256_ep300", "vitb_256_got_ep100", "vitl_320_ep300"]
 FIXTURE = "vitb_256_ep300"
 MAPS = ["pred_boxes", "score_map", "size_map", "offset_map"]
 RUNS = {"threshold_0": 0, "threshold_0.4": 0.4}
+
+# one torch thread: on a shared 2-core machine OpenMP spinning makes two threads several times slower
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _parity_file(suffix):
