@@ -6,8 +6,6 @@ Source: OSTrack ``lib/models/ostrack/ostrack.py`` (``OSTrack``, ``build_ostrack`
 from __future__ import annotations
 
 import logging
-import os
-import warnings
 from typing import Any, Dict, Optional
 
 import torch
@@ -15,7 +13,7 @@ from torch import nn
 
 from lib.config import Config
 from lib.models import register_network
-from lib.models.backbones.pretrained import find_pretrained
+from lib.models.backbones.pretrained import find_pretrained, load_full_model_weights
 from lib.models.backbones.vit import (VisionTransformer, vit_base_patch16_224, vit_base_patch16_224_ce,
                                      vit_large_patch16_224_ce, vit_tiny_patch16_4blocks_ce)
 from lib.models.layers.candidate_elimination import generate_mask_cond
@@ -139,16 +137,7 @@ def build_ostrack(cfg: Config, training: bool = False) -> OSTrack:
     model = OSTrack(backbone, box_head, head_type=cfg.MODEL.HEAD.TYPE)
 
     if training and "OSTrack" in pretrain_file:
-        if os.path.isfile(pretrain_file):
-            from lib.utils.checkpoint import extract_state_dict, safe_load
-
-            state = extract_state_dict(safe_load(pretrain_file), pretrain_file)
-            missing, unexpected = model.load_state_dict(state, strict=False)
-            _logger.info("loaded OSTrack weights from '%s' (missing %s, unexpected %s)", pretrain_file, missing,
-                         unexpected)
-        else:
-            warnings.warn(f"MODEL.PRETRAIN_FILE '{pretrain_file}' not found: training starts from random weights",
-                          stacklevel=2)
+        load_full_model_weights(model, pretrain_file)
     return model
 
 

@@ -20,7 +20,22 @@ from lib.utils.crop import clip_box, hann2d, map_box_back, sample_target, transf
 from lib.utils.misc import autocast_context
 from lib.vis.draw import hstack_images
 
-__all__ = ["OSTrackTracker", "masked_search_visualization"]
+__all__ = ["OSTrackTracker", "masked_search_visualization", "whiten_tokens"]
+
+
+def whiten_tokens(image: np.ndarray, token_indices: np.ndarray, patch_size: int = 16,
+                  alpha: float = 0.2) -> np.ndarray:
+    """``image`` ``(S, S, 3)`` with the ``patch_size`` tokens of ``token_indices`` (row-major token order)
+    faded to white (pixel -> ``alpha * pixel + (1 - alpha) * 255``); float64 ``(S, S, 3)``."""
+    image = np.asarray(image)
+    H, W, _ = image.shape
+    hp, wp = H // patch_size, W // patch_size
+    tokens = image.reshape(hp, patch_size, wp, patch_size, 3).swapaxes(1, 2).reshape(hp * wp, patch_size,
+                                                                                      patch_size, 3)
+    masked = tokens.astype(np.float64).copy()
+    index = np.asarray(token_indices).reshape(-1).astype(np.int64)
+    masked[index] = alpha * masked[index] + (1 - alpha) * 255
+    return masked.reshape(hp, wp, patch_size, patch_size, 3).swapaxes(1, 2).reshape(H, W, 3)
 
 
 def masked_search_visualization(search_patch: np.ndarray, removed_indexes: Sequence[np.ndarray],
@@ -28,8 +43,7 @@ def masked_search_visualization(search_patch: np.ndarray, removed_indexes: Seque
     """The search patch followed by one copy per CE stage with the eliminated tokens whitened.
 
     Official ``lib/test/tracker/vis_utils.gen_visualization``: stage ``k`` masks the tokens removed in
-    stages ``1..k`` (pixel -> ``alpha * pixel + (1 - alpha) * 255``); each image gets an 8-pixel white
-    strip on its right.
+    stages ``1..k`` (see :func:`whiten_tokens`); each image gets an 8-pixel white strip on its right.
 
     Args:
         search_patch: ``(S, S, 3)`` uint8 search crop.
@@ -39,17 +53,11 @@ def masked_search_visualization(search_patch: np.ndarray, removed_indexes: Seque
         ``(S, (S + 8) * (1 + stages), 3)`` uint8 image.
     """
     image = np.asarray(search_patch)
-    H, W, _ = image.shape
-    hp, wp = H // patch_size, W // patch_size
-    tokens = image.reshape(hp, patch_size, wp, patch_size, 3).swapaxes(1, 2).reshape(hp * wp, patch_size,
-                                                                                      patch_size, 3)
     images = [image]
     seen = np.zeros((0,), dtype=np.int64)
     for removed in removed_indexes:
         seen = np.concatenate([seen, np.asarray(removed).reshape(-1).astype(np.int64)])
-        masked = tokens.astype(np.float64).copy()
-        masked[seen] = alpha * masked[seen] + (1 - alpha) * 255
-        images.append(masked.reshape(hp, wp, patch_size, patch_size, 3).swapaxes(1, 2).reshape(H, W, 3))
+        images.append(whiten_tokens(image, seen, patch_size, alpha))
     return hstack_images([img.astype(np.uint8) for img in images], gap=8, trailing=True)
 
 
@@ -93,12 +101,7 @@ class OSTrackTracker(BaseTracker):
         z_patch_arr, resize_factor, _ = sample_target(image, box, self.template_factor, output_sz=self.template_size)
         self.z_patch_arr = z_patch_arr
         self.template = self.preprocessor(z_patch_arr)
-        self.box_mask_z = None
-        if self.cfg.MODEL.BACKBONE.CE_LOC:
-            box_t = torch.tensor(box, dtype=torch.float32)
-            crop_sz = torch.tensor([self.template_size, self.template_size], dtype=torch.float32)
-            template_bbox = transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True).view(1, 4)
-            self.box_mask_z = generate_mask_cond(self.cfg, 1, self.device, template_bbox.to(self.device))
+        self.box_mask_z = self.template_mask(box, resize_factor)
         self.state = list(box)
         self.frame_id = 0
         if self.save_all_boxes:
@@ -116,7 +119,7 @@ class OSTrackTracker(BaseTracker):
                                                       output_sz=self.search_size)
         search = self.preprocessor(x_patch_arr)
         with autocast_context(self.device, self.params.precision):
-            out = self.network(template=self.template, search=search, ce_template_mask=self.box_mask_z)
+            out = self.forward_network(search)
 
         pred_score_map = out["score_map"].float()
         response = self.output_window * pred_score_map
@@ -134,6 +137,24 @@ class OSTrackTracker(BaseTracker):
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
+
+    def template_box_in_crop(self, box: Sequence[float], resize_factor: float) -> torch.Tensor:
+        """The first-frame box inside the template crop: ``(1, 4)`` xywh normalised to the crop side, on the
+        tracker's device (official ``transform_bbox_to_crop``)."""
+        box_t = torch.tensor(box, dtype=torch.float32)
+        crop_sz = torch.tensor([self.template_size, self.template_size], dtype=torch.float32)
+        return transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True).view(1, 4).to(self.device)
+
+    def template_mask(self, box: Sequence[float], resize_factor: float) -> Optional[torch.Tensor]:
+        """The template mask passed with every search region: OSTrack's CE mask (``CE_TEMPLATE_RANGE``) when
+        the backbone eliminates candidates, else None."""
+        if not self.cfg.MODEL.BACKBONE.CE_LOC:
+            return None
+        return generate_mask_cond(self.cfg, 1, self.device, self.template_box_in_crop(box, resize_factor))
+
+    def forward_network(self, search: torch.Tensor) -> Dict[str, Any]:
+        """One forward pass on the normalised search crop ``(1, 3, S, S)`` with the stored template."""
+        return self.network(template=self.template, search=search, ce_template_mask=self.box_mask_z)
 
     def _show_debug(self, image, x_patch_arr, score_map, response, out) -> None:
         """The official visdom views: Tracking, search_region, template, score_map, score_map_hann, masked_search."""

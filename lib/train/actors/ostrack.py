@@ -49,6 +49,10 @@ class OSTrackActor(BaseActor):
         ValueError: more than one template or search frame, or NaN in the predicted boxes.
     """
 
+    #: names under which the loss terms are logged (GRM's actor uses its own).
+    stat_names = {"total": "Loss/total", "giou": "Loss/giou", "l1": "Loss/l1", "location": "Loss/location",
+                  "iou": "IoU"}
+
     def __call__(self, data) -> Tuple[torch.Tensor, Dict[str, float]]:
         out_dict = self.forward_pass(data)
         return self.compute_losses(out_dict, data)
@@ -89,8 +93,9 @@ class OSTrackActor(BaseActor):
         loss = w["giou"] * giou + w["l1"] * l1 + w["focal"] * location
         if not return_status:
             return loss
-        status = {"Loss/total": loss.item(), "Loss/giou": giou.item(), "Loss/l1": l1.item(),
-                  "Loss/location": location.item(), "IoU": iou.detach().mean().item()}
+        names = self.stat_names
+        status = {names["total"]: loss.item(), names["giou"]: giou.item(), names["l1"]: l1.item(),
+                  names["location"]: location.item(), names["iou"]: iou.detach().mean().item()}
         return loss, status
 
 
