@@ -20,6 +20,7 @@ import _init_paths  # noqa: F401
 import torch
 
 from lib.config import load_config
+from lib.train.actors import get_recipe
 from lib.train.base_functions import build_dataloaders, update_settings
 from lib.train.benchmark import bench_decode, bench_iterations, bench_samples, with_backend
 from lib.train.run_training import init_seeds, make_settings
@@ -62,12 +63,14 @@ def main(argv=None):
                              device=torch.device(args.device), num_workers=args.num_workers)
     settings.console = False
     settings.progress_bar = False
-    update_settings(settings, cfg)
-    loader, _ = build_dataloaders(cfg, settings)
+    recipe = get_recipe(args.script)  # the script's own settings and loaders (AiATrack: references)
+    (recipe.update_settings or update_settings)(settings, cfg)
+    loader, _ = (recipe.build_dataloaders or build_dataloaders)(cfg, settings)
     sampler = loader.dataset
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, device {args.device}")
-    print(f"config {args.script}/{args.config}: search {cfg.DATA.SEARCH.SIZE}, template {cfg.DATA.TEMPLATE.SIZE}, "
+    template = cfg.DATA.TEMPLATE.get("SIZE", "-")  # AiATrack has no template crop
+    print(f"config {args.script}/{args.config}: search {cfg.DATA.SEARCH.SIZE}, template {template}, "
           f"batch {cfg.TRAIN.BATCH_SIZE}, datasets {list(cfg.DATA.TRAIN.DATASETS_NAME)}")
 
     frames = [d.frame_location(seq, 0) for d in sampler.datasets

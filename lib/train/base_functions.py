@@ -57,18 +57,24 @@ def _processing(cfg, settings, transform, joint):
                            feat_stride=cfg.MODEL.get("BACKBONE", {}).get("STRIDE", 16))
 
 
-def build_loader(name: str, cfg, settings, data_cfg, processing, training: bool, epoch_interval: int = 1) -> LTRLoader:
+def build_loader(name: str, cfg, settings, data_cfg, processing, training: bool, epoch_interval: int = 1,
+                 make_sampler: Optional[Callable] = None) -> LTRLoader:
     """One loader: datasets of ``data_cfg.DATASETS_NAME``, a :class:`TrackingSampler`, a
-    ``DistributedSampler`` under DDP (shuffled by epoch), batches stacked on dim 1, last batch dropped."""
+    ``DistributedSampler`` under DDP (shuffled by epoch), batches stacked on dim 1, last batch dropped.
+
+    ``make_sampler(datasets, data_cfg, processing) -> Dataset`` replaces the :class:`TrackingSampler`
+    (AiATrack's reference sampler); the rest of the loader is the same."""
     datasets = names2datasets(data_cfg.DATASETS_NAME, settings.env, use_lmdb=bool(getattr(settings, "use_lmdb", False)))
-    sampler_mode = cfg.DATA.get("SAMPLER_MODE", "causal")
-    dataset = TrackingSampler(datasets=datasets, p_datasets=data_cfg.DATASETS_RATIO,
-                              samples_per_epoch=data_cfg.SAMPLE_PER_EPOCH, max_gap=cfg.DATA.MAX_SAMPLE_INTERVAL,
-                              num_search_frames=settings.num_search, num_template_frames=settings.num_template,
-                              processing=processing, frame_sample_mode=sampler_mode,
-                              train_cls=cfg.TRAIN.get("TRAIN_CLS", False),
-                              skip_bad_data=bool(getattr(settings, "skip_bad_data", False)),
-                              sample_seed=getattr(settings, "sample_seed", None))
+    if make_sampler is not None:
+        dataset = make_sampler(datasets, data_cfg, processing)
+    else:
+        dataset = TrackingSampler(datasets=datasets, p_datasets=data_cfg.DATASETS_RATIO,
+                                  samples_per_epoch=data_cfg.SAMPLE_PER_EPOCH, max_gap=cfg.DATA.MAX_SAMPLE_INTERVAL,
+                                  num_search_frames=settings.num_search, num_template_frames=settings.num_template,
+                                  processing=processing, frame_sample_mode=cfg.DATA.get("SAMPLER_MODE", "causal"),
+                                  train_cls=cfg.TRAIN.get("TRAIN_CLS", False),
+                                  skip_bad_data=bool(getattr(settings, "skip_bad_data", False)),
+                                  sample_seed=getattr(settings, "sample_seed", None))
     distributed = getattr(settings, "local_rank", -1) != -1
     sampler = DistributedSampler(dataset, shuffle=getattr(settings, "shuffle", True),
                                  seed=int(getattr(settings, "seed", 0))) if distributed else None

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch.nn import BCEWithLogitsLoss
 
 from lib.models.layers.candidate_elimination import adjust_keep_rate, generate_mask_cond
-from lib.train.losses import FocalLoss, generate_heatmap
-from lib.utils.box_ops import box_cxcywh_to_xyxy, box_xywh_to_xyxy, giou_loss
+from lib.train.losses import FocalLoss, box_regression_losses, generate_heatmap
+from lib.utils.box_ops import giou_loss
 
 from . import BaseActor, TrainRecipe, backbone_param_groups, ostrack_checkpoint_epochs, register_recipe
 
@@ -74,17 +74,8 @@ class OSTrackActor(BaseActor):
         gt_bbox = gt_dict["search_anno"][-1]  # (B, 4) xywh normalised
         heatmaps = generate_heatmap(gt_dict["search_anno"], self.cfg.DATA.SEARCH.SIZE, self.cfg.MODEL.BACKBONE.STRIDE)
         gt_map = heatmaps[-1].unsqueeze(1)
-        pred_boxes = pred_dict["pred_boxes"]
-        if torch.isnan(pred_boxes).any():
-            raise ValueError("the network predicted NaN boxes: training diverged")
-        num_queries = pred_boxes.size(1)
-        pred_vec = box_cxcywh_to_xyxy(pred_boxes).view(-1, 4)
-        gt_vec = box_xywh_to_xyxy(gt_bbox)[:, None, :].repeat((1, num_queries, 1)).view(-1, 4).clamp(min=0.0, max=1.0)
-        try:
-            giou, iou = self.objective["giou"](pred_vec, gt_vec)
-        except (ValueError, RuntimeError):
-            giou = iou = torch.tensor(0.0, device=pred_vec.device)
-        l1 = self.objective["l1"](pred_vec, gt_vec)
+        giou, iou, l1 = box_regression_losses(pred_dict["pred_boxes"], gt_bbox, self.objective["giou"],
+                                              self.objective["l1"])
         if "score_map" in pred_dict:
             location = self.objective["focal"](pred_dict["score_map"], gt_map)
         else:
@@ -95,7 +86,7 @@ class OSTrackActor(BaseActor):
             return loss
         names = self.stat_names
         status = {names["total"]: loss.item(), names["giou"]: giou.item(), names["l1"]: l1.item(),
-                  names["location"]: location.item(), names["iou"]: iou.detach().mean().item()}
+                  names["location"]: location.item(), names["iou"]: iou.item()}
         return loss, status
 
 

@@ -13,7 +13,7 @@ same). The fields a sample holds afterwards (``mode='sequence'``, ``N`` frames o
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +67,9 @@ class STARKProcessing(BaseProcessing):
         transform, template_transform, search_transform, joint_transform: see :class:`BaseProcessing`.
     """
 
+    #: the frame kinds processed, in order (the joint transform draws for the first one).
+    kinds: Tuple[str, ...] = ("template", "search")
+
     def __init__(self, search_area_factor: Dict[str, float], output_sz: Dict[str, int],
                  center_jitter_factor: Dict[str, float], scale_jitter_factor: Dict[str, float], mode: str = "pair",
                  settings=None, feat_stride: int = 16, *args, **kwargs):
@@ -86,18 +89,25 @@ class STARKProcessing(BaseProcessing):
         jittered_center = box[0:2] + 0.5 * box[2:4] + max_offset * (torch.rand(2) - 0.5)
         return torch.cat((jittered_center - 0.5 * jittered_size, jittered_size), dim=0)
 
-    def __call__(self, data: TensorDict) -> TensorDict:
-        """Process one sampled ``TensorDict`` (lists of frames, boxes and masks per kind); see the module doc."""
-        if self.transform["joint"] is not None:
-            data["template_images"], data["template_anno"], data["template_masks"] = self.transform["joint"](
-                image=data["template_images"], bbox=data["template_anno"], mask=data["template_masks"])
-            data["search_images"], data["search_anno"], data["search_masks"] = self.transform["joint"](
-                image=data["search_images"], bbox=data["search_anno"], mask=data["search_masks"], new_roll=False)
+    def _jitter_boxes(self, boxes, kind: str):
+        """The jittered xywh boxes (pixels) of every frame of ``kind`` (each with the factors of ``kind``;
+        subclasses may jitter some frames differently, e.g. AiATrack's initial reference)."""
+        return [self._get_jittered_box(a, kind) for a in boxes]
 
-        for s in ("template", "search"):
+    def __call__(self, data: TensorDict) -> TensorDict:
+        """Process one sampled ``TensorDict`` (lists of frames, boxes and masks per kind); see the module doc.
+
+        The kinds are :attr:`kinds` (``template``, ``search``); the joint transform draws its random
+        parameters for the first kind and applies the same draw to the others."""
+        if self.transform["joint"] is not None:
+            for i, s in enumerate(self.kinds):
+                data[s + "_images"], data[s + "_anno"], data[s + "_masks"] = self.transform["joint"](
+                    image=data[s + "_images"], bbox=data[s + "_anno"], mask=data[s + "_masks"], new_roll=i == 0)
+
+        for s in self.kinds:
             if self.mode != "sequence" and len(data[s + "_images"]) != 1:
-                raise ValueError("in 'pair' mode there must be one template and one search frame")
-            jittered = [self._get_jittered_box(a, s) for a in data[s + "_anno"]]
+                raise ValueError(f"in 'pair' mode there must be one frame of each kind ({', '.join(self.kinds)})")
+            jittered = self._jitter_boxes(data[s + "_anno"], s)
             wh = torch.stack(jittered, dim=0)[:, 2:4]
             crop_sz = torch.ceil(torch.sqrt(wh[:, 0] * wh[:, 1]) * self.search_area_factor[s])
             if (crop_sz < 1).any() or not torch.isfinite(crop_sz).all():
@@ -120,9 +130,9 @@ class STARKProcessing(BaseProcessing):
                     return data
 
         data["valid"] = True
-        if data["template_masks"] is None or data["search_masks"] is None:
-            data["template_masks"] = torch.zeros((1, self.output_sz["template"], self.output_sz["template"]))
-            data["search_masks"] = torch.zeros((1, self.output_sz["search"], self.output_sz["search"]))
+        if any(data[s + "_masks"] is None for s in self.kinds):
+            for s in self.kinds:
+                data[s + "_masks"] = torch.zeros((1, self.output_sz[s], self.output_sz[s]))
         if self.mode == "sequence":
             return data.apply(stack_tensors)
         return data.apply(lambda x: x[0] if isinstance(x, list) else x)

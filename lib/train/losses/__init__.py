@@ -1,7 +1,8 @@
-"""Training losses shared by the trackers: focal loss on heat maps, heat-map targets; box losses (GIoU,
-L1) come from :mod:`lib.utils.box_ops` and torch."""
+"""Training losses shared by the trackers: focal loss on heat maps, heat-map targets; the GIoU + L1
+box losses of every actor (:func:`box_regression_losses`, built on :mod:`lib.utils.box_ops`)."""
 
+from .box import box_regression_losses
 from .focal_loss import FocalLoss
 from .heatmap import draw_gaussian, gaussian2d, gaussian_radius, generate_heatmap
 
-__all__ = ["FocalLoss", "generate_heatmap", "gaussian_radius", "gaussian2d", "draw_gaussian"]
+__all__ = ["box_regression_losses", "FocalLoss", "generate_heatmap", "gaussian_radius", "gaussian2d", "draw_gaussian"]

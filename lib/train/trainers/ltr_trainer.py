@@ -110,7 +110,7 @@ class LTRTrainer(BaseTrainer):
                 self.data_to_gpu_time = time.time()
                 data["epoch"] = self.epoch
                 stats = self.training_step(data, loader)
-                batch_size = data["template_images"].shape[loader.stack_dim]
+                batch_size = self._batch_size(data, loader)
                 self._update_stats(stats, batch_size, loader)
                 self._print_stats(i, loader, batch_size)
                 bar.update(1)
@@ -126,6 +126,13 @@ class LTRTrainer(BaseTrainer):
             self._log(f"Epoch Time: {datetime.timedelta(seconds=epoch_time)}  Avg Data Time: "
                       f"{self.avg_data_time / self.num_frames * batch_size:.5f}  Avg Forward Time: "
                       f"{self.avg_forward_time / self.num_frames * batch_size:.5f}")
+
+    @staticmethod
+    def _batch_size(data, loader) -> int:
+        """Samples in a batch: the size of ``template_images`` (or ``search_images``, for trackers without
+        templates such as AiATrack) along the loader's stacking dim."""
+        key = "template_images" if "template_images" in data else "search_images"
+        return int(data[key].shape[loader.stack_dim])
 
     def train_epoch(self) -> None:
         """One epoch of every loader whose ``epoch_interval`` divides the epoch."""
