@@ -1,7 +1,11 @@
-"""Training losses shared by the trackers: focal loss on heat maps, heat-map targets; box losses (GIoU,
-L1) come from :mod:`lib.utils.box_ops` and torch."""
+"""Training losses shared by the trackers: focal loss on heat maps, heat-map targets; the sigmoid focal loss
+and "+1" IoU loss of dense score maps (SparseTT); box losses (GIoU, L1) come from :mod:`lib.utils.box_ops`
+and torch."""
 
 from .focal_loss import FocalLoss
 from .heatmap import draw_gaussian, gaussian2d, gaussian_radius, generate_heatmap
+from .iou_loss import IoULoss, paired_iou_plus1
+from .sigmoid_focal_loss import SigmoidFocalLoss
 
-__all__ = ["FocalLoss", "generate_heatmap", "gaussian_radius", "gaussian2d", "draw_gaussian"]
+__all__ = ["FocalLoss", "generate_heatmap", "gaussian_radius", "gaussian2d", "draw_gaussian", "SigmoidFocalLoss",
+           "IoULoss", "paired_iou_plus1"]
