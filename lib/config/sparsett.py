@@ -90,6 +90,8 @@ def make_defaults() -> dict:
             "BACKBONE_MULTIPLIER": 0.1,
             "BACKBONE_REGEX": "basemodel",
             "VAL_EPOCH_START": 15,
+            # toolkit key: log every PRINT_INTERVAL iterations (the official TextInfo monitor logs every one)
+            "PRINT_INTERVAL": 50,
             "LOSS": {
                 "CLS_FC": {"ALPHA": 0.75, "GAMMA": 2.0, "WEIGHT": 1.4},
                 "REG_FC": {"WEIGHT": 0.6},
@@ -105,7 +107,10 @@ def make_defaults() -> dict:
             "NEGATIVE_PAIR_RATIO": 0.33,
             "MAX_SAMPLE_INTERVAL": 100,
             "TRAIN": {"DATASETS_NAME": ["GOT10K_train"], "DATASETS_RATIO": [1.0]},
-            "FILTER": {"MAX_AREA_RATE": 0.6, "MIN_AREA_RATE": 0.001, "MAX_RATIO": 10},
+            # CHECK_AREA False: the official filter's area rule has no effect (see lib/train/data/pair_sampler.py)
+            "FILTER": {"MAX_AREA_RATE": 0.6, "MIN_AREA_RATE": 0.001, "MAX_RATIO": 10, "CHECK_AREA": False},
+            # RandomCropTransformer.context_amount (class default, not set in the YAMLs)
+            "CONTEXT_AMOUNT": 0.5,
             "TEMPLATE": {"SIZE": 127},
             "SEARCH": {"SIZE": 289, "MAX_SCALE": 0.3, "MAX_SHIFT": 0.4},
         },

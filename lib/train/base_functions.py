@@ -16,8 +16,8 @@ import lib.train.data.transforms as tfm
 from lib.train.data import LTRLoader, STARKProcessing, TrackingSampler
 from lib.train.dataset import names2datasets
 
-__all__ = ["update_settings", "build_transforms", "build_dataloaders", "build_loader", "get_optimizer_scheduler",
-           "amp_dtype"]
+__all__ = ["update_settings", "build_transforms", "build_dataloaders", "build_loader", "make_loader",
+           "get_optimizer_scheduler", "amp_dtype"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,14 @@ def build_loader(name: str, cfg, settings, data_cfg, processing, training: bool,
                                   train_cls=cfg.TRAIN.get("TRAIN_CLS", False),
                                   skip_bad_data=bool(getattr(settings, "skip_bad_data", False)),
                                   sample_seed=getattr(settings, "sample_seed", None))
+    return make_loader(name, dataset, cfg, settings, training, epoch_interval, stack_dim=1)
+
+
+def make_loader(name: str, dataset, cfg, settings, training: bool, epoch_interval: int = 1,
+                stack_dim: int = 1) -> LTRLoader:
+    """The :class:`LTRLoader` of a sampler ``dataset``: ``TRAIN.BATCH_SIZE`` per process, last batch dropped,
+    ``TRAIN.NUM_WORKER`` workers (``settings.num_workers`` overrides), a ``DistributedSampler`` under DDP
+    (shuffled by epoch), batches stacked on ``stack_dim``."""
     distributed = getattr(settings, "local_rank", -1) != -1
     sampler = DistributedSampler(dataset, shuffle=getattr(settings, "shuffle", True),
                                  seed=int(getattr(settings, "seed", 0))) if distributed else None
@@ -85,7 +93,7 @@ def build_loader(name: str, cfg, settings, data_cfg, processing, training: bool,
     shuffle = training and not distributed and getattr(settings, "shuffle", True)
     return LTRLoader(name, dataset, training=training, batch_size=cfg.TRAIN.BATCH_SIZE, shuffle=shuffle,
                      sampler=sampler,
-                     num_workers=num_workers, drop_last=True, stack_dim=1, epoch_interval=epoch_interval,
+                     num_workers=num_workers, drop_last=True, stack_dim=stack_dim, epoch_interval=epoch_interval,
                      seed=int(getattr(settings, "seed", 0)), rank=int(getattr(settings, "rank", 0)))
 
 

@@ -79,13 +79,18 @@ def build_trainer(settings, cfg: Optional[Config] = None, net: Optional[torch.nn
     settings.device = device
     if net is None:
         net = build_network(settings.script_name, cfg, training=True)
+    if recipe.prepare_network is not None:
+        net = recipe.prepare_network(net, cfg, settings)
     net = net.to(device)
     if getattr(settings, "local_rank", -1) != -1:
         device_ids = [device.index] if device.type == "cuda" else None
         net = multigpu.MultiGPU(net, device_ids=device_ids, find_unused_parameters=True)
     objective, loss_weight = recipe.build_objective(cfg)
     actor = recipe.actor_cls(net=net, objective=objective, loss_weight=loss_weight, settings=settings, cfg=cfg)
-    optimizer, lr_scheduler = get_optimizer_scheduler(multigpu.unwrap(net), cfg, recipe.param_groups)
+    if recipe.build_optimizer is not None:
+        optimizer, lr_scheduler = recipe.build_optimizer(multigpu.unwrap(net), cfg)
+    else:
+        optimizer, lr_scheduler = get_optimizer_scheduler(multigpu.unwrap(net), cfg, recipe.param_groups)
     trainer = LTRTrainer(actor, [loader_train, loader_val], optimizer, settings, lr_scheduler,
                          checkpoint_epochs=recipe.checkpoint_epochs, amp_dtype=amp_dtype(cfg.TRAIN.get("AMP", False)),
                          wandb_cfg=cfg.to_dict(), on_iteration=on_iteration)

@@ -150,7 +150,8 @@ def build_sparsett(cfg, training: bool = False) -> SiamTrack:
     """Build SparseTT from a merged ``sparsett`` config.
 
     With ``training=True`` the ImageNet Swin-T weights ``pretrained_models/<MODEL.BACKBONE.PRETRAINED>`` are
-    loaded when the file exists (a warning otherwise); ``training=False`` reads nothing.
+    loaded when the file exists (a warning otherwise; an empty ``PRETRAINED`` asks for none, e.g. the small
+    ``tiny_cpu`` config); ``training=False`` reads nothing.
 
     Raises:
         ValueError: a backbone/neck/head TYPE other than the official ones.
@@ -179,6 +180,8 @@ def _load_pretrained_swin(swin: SwinTransformer, bcfg) -> None:
     (``pretrained_networks`` of the train local.py, default ``<project>/pretrained_models``)."""
     from lib.config import PROJECT_ROOT
 
+    if not bcfg.PRETRAINED:
+        return
     folder = ""
     try:
         from lib.train.admin.environment import env_settings

@@ -79,6 +79,11 @@ class TrainRecipe:
         update_settings: optional ``fn(settings, cfg)`` replacing :func:`lib.train.base_functions.update_settings`
             (configs without the standard DATA.TEMPLATE/SEARCH keys).
         settings_hook: optional ``fn(settings, cfg)`` run after the settings update.
+        build_optimizer: optional ``fn(net, cfg) -> (optimizer, epoch scheduler)`` replacing
+            :func:`lib.train.base_functions.get_optimizer_scheduler` (SparseTT's AdamW with its multi-stage
+            learning rates); ``param_groups`` is then not used.
+        prepare_network: optional ``fn(net, cfg, settings) -> net`` applied to the built network before it is
+            wrapped for DDP (SparseTT's synchronised batch norm).
     """
 
     script: str
@@ -90,6 +95,8 @@ class TrainRecipe:
     build_dataloaders: Optional[Callable] = None
     update_settings: Optional[Callable] = None
     settings_hook: Optional[Callable] = None
+    build_optimizer: Optional[Callable] = None
+    prepare_network: Optional[Callable] = None
     extra: Dict = field(default_factory=dict)
 
 
