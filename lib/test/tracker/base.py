@@ -146,6 +146,27 @@ class Preprocessor:
             return img
         return img, torch.from_numpy(amask_arr).to(torch.bool).to(self.device).unsqueeze(0)
 
+    def normalize(self, crop: torch.Tensor) -> torch.Tensor:
+        """``(1, 3, S, S)`` float crop of grey levels 0..255 on the device -> normalised crop (the same
+        arithmetic as :meth:`__call__`, so equal crops give equal tensors)."""
+        return (crop / 255.0 - self.mean) / self.std
+
+    def crop(self, frame: torch.Tensor, box: Sequence[float], factor: float, size: int):
+        """Device-side :func:`~lib.utils.crop.sample_target` + normalisation of a frame already on the device.
+
+        Args:
+            frame: ``(H, W, 3)`` uint8 tensor on the device (:meth:`BaseTracker.frame_tensor`).
+            box: xywh box (image pixels) the crop is centred on.
+            factor: search / template factor; size: output side S.
+
+        Returns:
+            ``(img (1, 3, S, S) normalised, mask (1, S, S) bool, resize_factor, crop (1, 3, S, S) grey levels)``.
+        """
+        from lib.utils.crop import sample_target_tensor
+
+        crop, resize_factor, mask = sample_target_tensor(frame, box, factor, size)
+        return self.normalize(crop), mask, resize_factor, crop
+
 
 class BaseTracker:
     """Base class of every test-time tracker.
@@ -172,6 +193,20 @@ class BaseTracker:
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame; returns at least ``{'target_bbox': [x, y, w, h]}`` in image pixels."""
         raise NotImplementedError
+
+    # -- device-side pre-processing ------------------------------------------------------------------
+    def frame_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """The frame as an ``(H, W, 3)`` uint8 tensor on the tracker's device: the one host-to-device copy of
+        a frame (:func:`lib.utils.crop.frame_to_tensor`)."""
+        from lib.utils.crop import frame_to_tensor
+
+        return frame_to_tensor(image, self.device)
+
+    @staticmethod
+    def crop_image(crop: torch.Tensor) -> np.ndarray:
+        """A ``(1, 3, S, S)`` grey-level crop as an ``(S, S, 3)`` uint8 array (debug views only: it copies
+        to the host)."""
+        return crop[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
     # -- debug ----------------------------------------------------------------------------------
     def set_debug_ground_truth(self, box_xywh: Optional[Sequence[float]]) -> None:
