@@ -184,6 +184,10 @@ class BaseTracker:
         self.frame_id = 0
         self.debug_sink = None  # attached by the runner when debug > 0 (lib/test/utils/debug)
         self._debug_gt = None
+        #: crop on the device (lib.utils.crop.sample_target_tensor) instead of with cv2 on the host: the
+        #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
+        #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
+        self.use_device_crop = bool(params.extra.get("device_crop", torch.device(self.device).type != "cpu"))
 
     # -- the tracking API -------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -201,6 +205,38 @@ class BaseTracker:
         from lib.utils.crop import frame_to_tensor
 
         return frame_to_tensor(image, self.device)
+
+    def prepare_frame(self, image: np.ndarray):
+        """What :meth:`crop_normalized` crops from: the frame on the device (:meth:`frame_tensor`) with
+        :attr:`use_device_crop`, else the array itself."""
+        return self.frame_tensor(image) if self.use_device_crop else image
+
+    def crop_normalized(self, frame, box: Sequence[float], factor: float, size: int,
+                        preprocessor: "Preprocessor"):
+        """``sample_target`` crop + normalisation, on the device or with cv2 (see :attr:`use_device_crop`).
+
+        Args:
+            frame: :meth:`prepare_frame`'s result.
+            box: xywh box (pixels) the crop is centred on; factor: search/template factor; size: side S.
+            preprocessor: the tracker's :class:`Preprocessor` (mean/std).
+
+        Returns:
+            ``(img (1, 3, S, S), mask (1, S, S) bool, resize_factor, patch)``; ``patch`` is the crop for the
+            debug views (an array on the cv2 path, a device tensor otherwise: see :meth:`patch_image`).
+        """
+        if isinstance(frame, torch.Tensor):
+            return preprocessor.crop(frame, box, factor, size)
+        from lib.utils.crop import sample_target
+
+        patch, resize_factor, amask = sample_target(frame, box, factor, output_sz=size)
+        img, mask = preprocessor(patch, amask)
+        return img, mask, resize_factor, patch
+
+    @classmethod
+    def patch_image(cls, patch) -> np.ndarray:
+        """A :meth:`crop_normalized` patch as an ``(S, S, 3)`` uint8 array (copies device crops to the host:
+        debug views only)."""
+        return cls.crop_image(patch) if isinstance(patch, torch.Tensor) else patch
 
     @staticmethod
     def crop_image(crop: torch.Tensor) -> np.ndarray:
