@@ -26,6 +26,7 @@ __all__ = [
     "hann1d",
     "hann2d",
     "siamfc_crop",
+    "siamfc_geometry",
     "warp_subwindow",
     "crop_square",
     "sample_target_tensor",
@@ -240,6 +241,26 @@ def warp_subwindow(im: np.ndarray, center_xy: Sequence[float], out_size: int, cr
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
+def siamfc_geometry(size_wh: Sequence[float], z_size: int, x_size: Optional[int] = None,
+                    context_amount: float = 0.5) -> Tuple[int, float]:
+    """Window side (image pixels) and scale (crop pixels per image pixel) of :func:`siamfc_crop`, in the
+    official float32 steps: ``s_z = sqrt((w + a(w+h)) * (h + a(w+h)))``, ``scale = z_size / s_z``, side
+    ``round(out_size / scale)`` with ``out_size = x_size or z_size``.
+
+    Raises:
+        ValueError: a target size whose window side is not positive and finite.
+    """
+    sz = np.asarray(size_wh, dtype=np.float32).reshape(-1)[:2]
+    wc = sz[0] + context_amount * np.sum(sz)
+    hc = sz[1] + context_amount * np.sum(sz)
+    s_z = np.sqrt(wc * hc)
+    if not (np.isfinite(s_z) and s_z > 0):
+        raise ValueError(f"siamfc_crop: target size {list(size_wh)} (w, h) gives window side {s_z}")
+    scale = z_size / s_z
+    out_size = z_size if x_size is None else x_size
+    return round(out_size / scale), scale
+
+
 def siamfc_crop(im: np.ndarray, center_xy: Sequence[float], size_wh: Sequence[float], z_size: int,
                 x_size: Optional[int] = None, pad_value: Optional[Sequence[float]] = None,
                 context_amount: float = 0.5) -> Tuple[np.ndarray, float]:
@@ -267,15 +288,8 @@ def siamfc_crop(im: np.ndarray, center_xy: Sequence[float], size_wh: Sequence[fl
     Raises:
         ValueError: a target size whose window side is not positive and finite.
     """
-    sz = np.asarray(size_wh, dtype=np.float32).reshape(-1)[:2]
-    wc = sz[0] + context_amount * np.sum(sz)
-    hc = sz[1] + context_amount * np.sum(sz)
-    s_z = np.sqrt(wc * hc)
-    if not (np.isfinite(s_z) and s_z > 0):
-        raise ValueError(f"siamfc_crop: target size {list(size_wh)} (w, h) gives window side {s_z}")
-    scale = z_size / s_z
     out_size = z_size if x_size is None else x_size
-    crop_side = round(out_size / scale)
+    crop_side, scale = siamfc_geometry(size_wh, z_size, x_size, context_amount)
     if pad_value is None:
         pad_value = np.mean(im, axis=(0, 1))
     return warp_subwindow(im, center_xy, out_size, crop_side, pad_value), scale
