@@ -153,7 +153,8 @@ class SparseTTTracker(BaseTracker):
         best, pscore, penalty = self._postprocess_score(score_t, box_t, sz, scale_x)
         # The frame's one device-to-host read: the chosen box (cxywh crop pixels), its score and penalty.
         picked = torch.cat([box_t.index_select(0, best).view(-1), score_t.index_select(0, best),
-                            penalty.index_select(0, best)]).cpu().numpy()
+                            penalty.index_select(0, best)]).tolist()
+        picked = np.asarray(picked, dtype=np.float32)  # float32 values, exactly
         new_pos, new_sz = self._postprocess_box(picked[:4], picked[4], picked[5], pos, sz, scale_x)
         new_pos, new_sz = self._restrict_box(new_pos, new_sz)
         self.state = (new_pos, new_sz)
