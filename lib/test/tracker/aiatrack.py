@@ -91,6 +91,7 @@ class AiATrackTracker(BaseTracker):
         self.refer_cache: List[ReferenceEntry] = []
         self.refer_list: List[ReferenceEntry] = []
         self.iou_history: List[float] = []
+        self._step = None  # the (accelerated) per-frame network step, built at the first frame
 
     def _autocast(self):
         return autocast_context(self.device, self.params.precision)
@@ -138,13 +139,12 @@ class AiATrackTracker(BaseTracker):
         img, mask, resize_factor, crop = self.crop_normalized(self.prepare_frame(image), self.state,
                                                               self.search_factor, self.search_size, self.preprocessor)
         refs = self.refer_list
+        if self._step is None:
+            self._step = self.accelerated(self._search_step, "search encoding + decoding + heads")
         with self._autocast():
-            search = self.network.forward_backbone(NestedTensor(img, mask))
-            out_embed, search_mem, pos_emb, key_mask = self.network.forward_transformer(
-                search_dic=search, refer_mem_list=[r.mem for r in refs], refer_emb_list=[r.emb for r in refs],
-                refer_pos_list=[r.pos for r in refs], refer_msk_list=[r.mask for r in refs])
-            out_dict, coord_in_crop = self.network.forward_box_head(out_embed)
-            pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.unsqueeze(0).unsqueeze(0))
+            out_dict, coord_in_crop, pred_iou, search_mem, pos_emb, key_mask = self._step(
+                img, mask, [r.mem for r in refs], [r.emb for r in refs], [r.pos for r in refs],
+                [r.mask for r in refs])
         pred_boxes = out_dict["pred_boxes"].float().view(-1, 4)
         pred_box = pred_boxes.mean(dim=0) * self.search_size / resize_factor  # cxcywh, crop-relative
         box_norm = coord_in_crop[0].float()  # xywh normalised to the crop (the reference's target region)
@@ -159,6 +159,8 @@ class AiATrackTracker(BaseTracker):
         if updated:
             with self._autocast():
                 emb = self._embedding(box_norm)
+            if self.params.cuda_graph:  # the graph step's outputs are buffers the next frame overwrites
+                search_mem, pos_emb, key_mask = search_mem.clone(), pos_emb.clone(), key_mask.clone()
             self.add_reference(ReferenceEntry(search_mem, emb, pos_emb, key_mask, self.frame_id, values[5:9],
                                               self.patch_image(crop) if self.debug else None))
 
@@ -170,6 +172,18 @@ class AiATrackTracker(BaseTracker):
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
+
+    def _search_step(self, img, mask, mems, embs, poss, msks):
+        """The per-frame network step (tensors in, tensors out; what ``--compile`` / ``--cuda_graph`` wrap):
+        encode the search crop ``img`` ``(1, 3, S, S)`` / ``mask`` ``(1, S, S)``, decode it against the cached
+        references, run the corner and IoU heads. Returns ``(out_dict, coord_in_crop (1, 4) xywh normalised,
+        pred_iou dict, search memory, search inner encoding, search mask)``."""
+        search = self.network.forward_backbone(NestedTensor(img, mask))
+        out_embed, search_mem, pos_emb, key_mask = self.network.forward_transformer(
+            search_dic=search, refer_mem_list=mems, refer_emb_list=embs, refer_pos_list=poss, refer_msk_list=msks)
+        out_dict, coord_in_crop = self.network.forward_box_head(out_embed)
+        pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.unsqueeze(0).unsqueeze(0))
+        return out_dict, coord_in_crop, pred_iou, search_mem, pos_emb, key_mask
 
     def add_reference(self, entry: ReferenceEntry) -> None:
         """Append ``entry`` to the cache (dropping entry 1, the oldest non-initial one, when full) and

@@ -57,7 +57,9 @@ class TrackerParams:
         device: torch device the tracker runs on.
         debug: debug level (0 = off; blocks of level <= debug are shown).
         precision: ``fp32``, ``fp16`` or ``bf16`` (autocast inference).
-        extra: tracker-specific options (``visdom_info``, ``save_all_boxes``, ...).
+        extra: tracker-specific options (``visdom_info``, ``save_all_boxes``, ``device_crop``, ...).
+        compile: ``torch.compile`` the tracker's per-frame network step (:mod:`lib.models.acceleration`).
+        cuda_graph: capture the per-frame network step into a CUDA graph (CUDA only; fixed-shape networks).
     """
 
     name: str
@@ -69,15 +71,21 @@ class TrackerParams:
     debug: int = 0
     precision: str = "fp32"
     extra: Dict[str, Any] = field(default_factory=dict)
+    compile: bool = False
+    cuda_graph: bool = False
 
     @classmethod
     def create(cls, name: str, config_name: str, checkpoint: Optional[str] = None, device=None, debug: int = 0,
-               precision: str = "fp32", require_checkpoint: bool = True, **extra) -> "TrackerParams":
+               precision: str = "fp32", require_checkpoint: bool = True, compile: bool = False,
+               cuda_graph: bool = False, **extra) -> "TrackerParams":
         """Build the parameters of tracker ``name`` with config ``config_name``.
 
         Without ``checkpoint`` the trainer's output path is used (``<save_dir>/checkpoints/train/...``
         with the config's ``TEST.EPOCH``). A tracker registered without a config script gets an empty
         config, and ``checkpoint`` as given.
+
+        ``compile`` / ``cuda_graph`` (also accepted in ``extra``, as ``tracking/test.py`` passes them) ask for
+        the accelerations of :mod:`lib.models.acceleration`.
 
         Raises:
             MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
@@ -88,10 +96,14 @@ class TrackerParams:
 
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
+        compile = bool(extra.pop("compile", False)) or bool(compile)
+        cuda_graph = bool(extra.pop("cuda_graph", False)) or bool(cuda_graph)
+        accel = {"compile": compile, "cuda_graph": cuda_graph}
         entry = get_tracker_entry(name)
         if entry.script is None:  # a tracker without experiment configs (test doubles, plugins)
             return cls(name=name, script="", config_name=str(config_name), cfg=Config({}), checkpoint=checkpoint,
-                       device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
+                       device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra),
+                       **accel)
         cfg = load_config(entry.script, config_name)
         if checkpoint is None and require_checkpoint:
             spec = get_network_spec(entry.script)
@@ -105,7 +117,7 @@ class TrackerParams:
                     f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
             checkpoint = path
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
-                   device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
+                   device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra), **accel)
 
 
 def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
@@ -197,6 +209,24 @@ class BaseTracker:
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame; returns at least ``{'target_bbox': [x, y, w, h]}`` in image pixels."""
         raise NotImplementedError
+
+    # -- accelerations ----------------------------------------------------------------------------------
+    def accelerated(self, fn, name: str = "per-frame step"):
+        """``fn`` (the per-frame network step: tensors in, tensors out) compiled and/or captured into a CUDA
+        graph as ``params.compile`` / ``params.cuda_graph`` ask (:func:`lib.models.acceleration.accelerate_step`);
+        ``fn`` itself otherwise. With a CUDA graph the results are static buffers overwritten by the next call:
+        clone what is kept beyond the frame.
+
+        Raises:
+            lib.models.acceleration.GraphCaptureError: ``cuda_graph`` on a non-CUDA device.
+            RuntimeError: ``compile`` on a CPU without a C++ compiler.
+        """
+        if not (self.params.compile or self.params.cuda_graph):
+            return fn
+        from lib.models.acceleration import accelerate_step
+
+        return accelerate_step(fn, self.device, compile=self.params.compile, cuda_graph=self.params.cuda_graph,
+                               name=f"{self.params.name} {name}")
 
     # -- device-side pre-processing ------------------------------------------------------------------
     def frame_tensor(self, image: np.ndarray) -> torch.Tensor:

@@ -93,6 +93,7 @@ class SparseTTTracker(BaseTracker):
         self.avg_chans = None
         self.frame_size = None
         self.z_patch_arr = None
+        self._step = None  # the (accelerated) per-frame network step, built at the first frame
 
     # -- helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -146,8 +147,10 @@ class SparseTTTracker(BaseTracker):
         self.frame_id += 1
         pos, sz = self.state
         x_crop, scale_x = self._crop(self.prepare_frame(image), pos, sz, self.x_size)
+        if self._step is None:
+            self._step = self.accelerated(self._search_step, "phase 'track'")
         with torch.no_grad(), self._autocast():
-            score, box, extra = self.network(self._to_tensor(x_crop), *self.memory, phase="track")
+            score, box, extra = self._step(self._to_tensor(x_crop), list(self.memory))
         score_t = score[0, :, 0].float()
         box_t = _xyxy_to_cxywh_t(box[0].float())
         best, pscore, penalty = self._postprocess_score(score_t, box_t, sz, scale_x)
@@ -171,6 +174,11 @@ class SparseTTTracker(BaseTracker):
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
             self._debug_views(image, out_box, self.patch_image(x_crop), score, pscore, penalty, extra)
         return out
+
+    def _search_step(self, search: torch.Tensor, memory):
+        """The per-frame network step (what ``--compile`` / ``--cuda_graph`` wrap): phase ``'track'`` on the
+        normalised search crop ``(1, 3, X, X)`` with the template memory -> ``(score, box, extra)``."""
+        return self.network(search, *memory, phase="track")
 
     # -- post-processing (official SparseTTTracker) -------------------------------------------
     def _postprocess_score(self, score: torch.Tensor, box_cxywh: torch.Tensor, target_sz: np.ndarray, scale_x):

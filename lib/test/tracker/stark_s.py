@@ -58,6 +58,7 @@ class STARKSTracker(BaseTracker):
         self.state: Optional[List[float]] = None
         self.z_dict1: Dict[str, torch.Tensor] = {}
         self.z_patch_arr: Optional[np.ndarray] = None  # the first template crop (debug views)
+        self._step = None  # the (accelerated) per-frame network step, built at the first frame
 
     # -- helpers shared with STARK-ST ---------------------------------------------------------------
     def _autocast(self):
@@ -152,12 +153,22 @@ class STARKSTracker(BaseTracker):
         """Search crop around the current state, backbone, transformer and heads: ``(out_dict, resize_factor,
         search crop)``."""
         search, resize_factor, x_patch = self._crop(frame, self.state, self.search_factor, self.search_size)
-        heads = {"run_box_head": True, "run_cls_head": True} if self.run_cls_head else {"run_box_head": True}
+        if self._step is None:
+            self._step = self.accelerated(self._search_step, "search backbone + transformer")
         with self._autocast():
-            x_dict = self.network.forward_backbone(search)
-            seq_dict = merge_template_search(self._templates() + [x_dict])
-            out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, **heads)
+            out_dict = self._step(search.tensors, search.mask, self._templates())
         return out_dict, resize_factor, x_patch
+
+    def _search_step(self, img: torch.Tensor, mask: torch.Tensor,
+                     templates: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+        """The per-frame network step (tensors in, tensors out; what ``--compile`` / ``--cuda_graph`` wrap):
+        search backbone on ``img`` ``(1, 3, S, S)`` / ``mask`` ``(1, S, S)``, tokens ``[templates..., search]``
+        (the templates' cached backbone outputs), transformer and heads -> ``out_dict``."""
+        heads = {"run_box_head": True, "run_cls_head": True} if self.run_cls_head else {"run_box_head": True}
+        x_dict = self.network.forward_backbone(NestedTensor(img, mask))
+        seq_dict = merge_template_search(list(templates) + [x_dict])
+        out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, **heads)
+        return out_dict
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame.
