@@ -142,7 +142,7 @@ def test_graph_capture_errors_name_the_step(fake_cuda):
 
 # -- compile --------------------------------------------------------------------------------------
 def test_compiled_tracker_step_gives_the_same_boxes(monkeypatch):
-    frames, box = load_sequence_frames(str(need_shared("data", "otb", "Crossing")), 4)
+    frames, box = load_sequence_frames(str(need_shared("data", "otb", "Crossing")), 3)
     compiled = []
 
     def eager_compile(fn, **kwargs):
@@ -155,8 +155,8 @@ def test_compiled_tracker_step_gives_the_same_boxes(monkeypatch):
     boxes = []
     for flag in (False, True):
         torch.manual_seed(0)
-        params = TrackerParams.create("stark_st", "tiny_cpu", require_checkpoint=False, device="cpu", compile=flag)
-        tracker = get_tracker_class("stark_st")(params, "otb")
+        params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, device="cpu", compile=flag)
+        tracker = get_tracker_class("stark_s")(params, "otb")
         tracker.initialize(frames[0], {"init_bbox": box})
         boxes.append([tracker.track(f)["target_bbox"] for f in frames[1:]])
     assert len(compiled) == 1 and compiled[0].__name__ == "_search_step"
