@@ -28,16 +28,19 @@ def test_cuda_graph_on_the_cpu_fails_clearly():
 
 
 def test_tracker_with_cuda_graph_on_the_cpu_fails_clearly():
+    with pytest.raises(ValueError, match="needs a CUDA device; tracker 'stark_s' would run on 'cpu'"):
+        TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, device="cpu", cuda_graph=True)
+    # tracking/test.py passes the flags through extra: they land in the fields
+    params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, device="cpu", compile=True)
+    assert params.compile and not params.cuda_graph and "compile" not in params.extra
+    # parameters built by hand still fail at the first frame, naming the step
     frames, box = load_sequence_frames(str(need_shared("data", "otb", "Crossing")), 2)
-    params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, device="cpu", cuda_graph=True)
-    assert params.cuda_graph and not params.compile
+    params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, device="cpu")
+    params.cuda_graph = True
     tracker = get_tracker_class("stark_s")(params, "otb")
     tracker.initialize(frames[0], {"init_bbox": box})
     with pytest.raises(GraphCaptureError, match="needs a CUDA device, 'stark_s search backbone"):
         tracker.track(frames[1])
-    # tracking/test.py passes the flags through extra: they land in the fields
-    params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, compile=False, cuda_graph=True)
-    assert params.cuda_graph and "cuda_graph" not in params.extra
 
 
 def test_compile_without_a_compiler_fails_clearly(monkeypatch):

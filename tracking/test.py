@@ -2,6 +2,7 @@
 
     python tracking/test.py <tracker> <config> --dataset <name> [--sequence NAME_OR_INDEX] [--threads N]
         [--num_gpus G] [--runid K] [--debug L] [--checkpoint PATH] [--device DEV] [--precision fp32|fp16|bf16]
+        [--compile] [--cuda_graph]
         [--dataset_path DIR] [--tracker_module MODULE] [--visdom_server HOST --visdom_port PORT]
 
 Results: <results_path>/<tracker>/<config>[_<runid:03d>]/<seq>.txt (+ <seq>_time.txt); GOT-10k and
@@ -36,17 +37,32 @@ def main(argv=None) -> int:
     parser.add_argument("--visdom_server", default=None, help="visdom server for --debug views")
     parser.add_argument("--visdom_port", type=int, default=None, help="visdom port for --debug views")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
+    parser.add_argument("--cuda_graph", action="store_true",
+                        help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
     args = parser.parse_args(argv)
+
+    import inspect
 
     from lib.test.evaluation.running import SetupError, run_tracker
 
+    # --compile / --cuda_graph reach TrackerParams through its extra options (TrackerParams.create moves
+    # them into its compile / cuda_graph fields); the runner forwards them when it takes ``tracker_extra``.
+    accel = {k: True for k in ("compile", "cuda_graph") if getattr(args, k)}
+    kwargs = {}
+    if accel:
+        if "tracker_extra" not in inspect.signature(run_tracker).parameters:
+            print("test.py: error: --compile/--cuda_graph need run_tracker(..., tracker_extra=) in "
+                  "lib/test/evaluation/running.py (merged into the TrackerParams extra options)", file=sys.stderr)
+            return 2
+        kwargs["tracker_extra"] = accel
     try:
         results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,
                               sequence=args.sequence, run_id=args.runid, debug=args.debug, threads=args.threads,
                               num_gpus=args.num_gpus, checkpoint=args.checkpoint, device=args.device,
                               precision=args.precision, dataset_path=args.dataset_path,
                               tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
-                              visdom_port=args.visdom_port, progress=not args.no_progress)
+                              visdom_port=args.visdom_port, progress=not args.no_progress, **kwargs)
     except SetupError as exc:
         print(f"test.py: error: {exc}", file=sys.stderr)
         return 2

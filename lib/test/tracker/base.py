@@ -90,6 +90,7 @@ class TrackerParams:
         Raises:
             MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
                 says where it looked and how to pass one).
+            ValueError: an unknown precision, or ``cuda_graph`` for a device that is not CUDA.
         """
         from lib.models import get_network_spec
         from lib.test.tracker import get_tracker_entry
@@ -99,6 +100,9 @@ class TrackerParams:
         compile = bool(extra.pop("compile", False)) or bool(compile)
         cuda_graph = bool(extra.pop("cuda_graph", False)) or bool(cuda_graph)
         accel = {"compile": compile, "cuda_graph": cuda_graph}
+        if cuda_graph and resolve_device(device).type != "cuda":
+            raise ValueError(f"cuda_graph (--cuda_graph) needs a CUDA device; tracker '{name}' would run on "
+                             f"'{resolve_device(device)}' (use --compile on the CPU)")
         entry = get_tracker_entry(name)
         if entry.script is None:  # a tracker without experiment configs (test doubles, plugins)
             return cls(name=name, script="", config_name=str(config_name), cfg=Config({}), checkpoint=checkpoint,
