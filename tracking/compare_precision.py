@@ -114,7 +114,8 @@ def main(argv=None):
     reference_extra = {"device_crop": False} if args.crop else {}
     print(f"sequences: {', '.join(os.path.basename(f) for f in folders)} ({args.frames} frames each); device "
           f"{device}, torch {torch.__version__}, threads {torch.get_num_threads()}, seed {args.seed}")
-    header = f"{'tracker':>9} {'variant':>12} {'frames':>6} {'mean IoU':>9} {'min IoU':>9} {'max centre px':>13} {'s':>6}"
+    header = (f"{'tracker':>9} {'variant':>12} {'frames':>6} {'mean IoU':>9} {'min IoU':>9} {'max centre px':>13} "
+              f"{'s':>6}")
     print(header)
     for name in args.trackers:
         config = configs[name]
@@ -129,15 +130,18 @@ def main(argv=None):
                 continue
             a, b = np.concatenate(ref), np.concatenate(other)
             iou = box_iou_xywh(a, b)
-            centre = np.hypot(a[:, 0] + a[:, 2] / 2 - b[:, 0] - b[:, 2] / 2, a[:, 1] + a[:, 3] / 2 - b[:, 1] - b[:, 3] / 2)
+            centre = np.hypot(a[:, 0] + a[:, 2] / 2 - b[:, 0] - b[:, 2] / 2,
+                              a[:, 1] + a[:, 3] / 2 - b[:, 1] - b[:, 3] / 2)
             elapsed = time.perf_counter() - t0
             print(f"{name:>9} {label:>12} {len(iou):>6} {iou.mean():>9.5f} {iou.min():>9.5f} {centre.max():>13.3f} "
                   f"{elapsed:>6.0f}", flush=True)
             if args.csv:
                 append_csv_row(args.csv, {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-                                          "tracker": name, "config": config, "variant": label, "device": str(device),
+                                          "tracker": name, "config": config, "variant": label,
+                                          "device": str(device),
                                           "torch": torch.__version__, "threads": torch.get_num_threads(),
-                                          "seed": args.seed, "frames": len(iou), "mean_iou": round(float(iou.mean()), 6),
+                                          "seed": args.seed, "frames": len(iou),
+                                          "mean_iou": round(float(iou.mean()), 6),
                                           "min_iou": round(float(iou.min()), 6),
                                           "max_centre_px": round(float(centre.max()), 4), "load_avg": load_average()})
     return 0

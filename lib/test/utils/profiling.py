@@ -228,7 +228,8 @@ def hardware_info(device: torch.device) -> Dict[str, str]:
         "cpu": f"{_cpu_name()} ({os.cpu_count()} logical cores)",
         "torch": torch.__version__,
         "cuda": (f"{torch.version.cuda} (runtime of the torch build; "
-                 f"{'available' if torch.cuda.is_available() else 'no GPU visible'})" if torch.version.cuda else "none"),
+                 f"{'available' if torch.cuda.is_available() else 'no GPU visible'})"
+                 if torch.version.cuda else "none"),
         "threads": str(torch.get_num_threads()),
     }
     if device.type == "cuda":
