@@ -134,7 +134,7 @@ class SparseTTTracker(BaseTracker):
         self.z_patch_arr = self.patch_image(z_crop) if self.debug or isinstance(z_crop, np.ndarray) else None
         self.state = (pos, sz)
         self.frame_id = 0
-        self.debug_show(z_crop, "image", 1, "template")
+        self.debug_show(self.z_patch_arr, "image", 1, "template")
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame; returns ``{'target_bbox': [x, y, w, h], 'best_score': fused score of the pick}``.
