@@ -80,3 +80,27 @@ def test_one_device_read_per_frame(name, config, sequence, monkeypatch):
         with counter.patched(monkeypatch):
             tracker.track(frame)
         assert len(counter.calls) == 1, f"{name}: reads per frame {counter.calls}"
+
+
+class _Sink:
+    def __init__(self):
+        self.views = []
+
+    def register(self, data, mode, level, title, **kwargs):
+        self.views.append((title, mode, data))
+
+    def frame_done(self):
+        pass
+
+
+@pytest.mark.parametrize("name", ["stark_st", "sparsett"])
+def test_debug_views_get_host_images_with_the_device_crop(name, sequence):
+    frames, box = sequence
+    tracker = _tracker(name, "tiny_cpu", device_crop=True, debug=1)
+    tracker.debug_sink = _Sink()
+    tracker.initialize(frames[0], {"init_bbox": box})
+    tracker.track(frames[1])
+    images = [(t, d) for t, mode, d in tracker.debug_sink.views if mode == "image"]
+    assert {"template", "search_region"} <= {t for t, _ in images}
+    for title, data in images:
+        assert isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 3, title
