@@ -3,10 +3,15 @@
     python tracking/test.py <tracker> <config> --dataset <name> [--sequence NAME_OR_INDEX] [--threads N]
         [--num_gpus G] [--runid K] [--debug L] [--checkpoint PATH] [--device DEV] [--precision fp32|fp16|bf16]
         [--dataset_path DIR] [--tracker_module MODULE] [--visdom_server HOST --visdom_port PORT]
+        [--batch_sequences B]
 
 Results: <results_path>/<tracker>/<config>[_<runid:03d>]/<seq>.txt (+ <seq>_time.txt); GOT-10k and
 TrackingNet in the got10k/ and trackingnet/ sub-folders. Finished sequences are skipped, so rerunning
-the same command resumes a killed run. Exit status: 0 if every sequence finished, 1 if any failed,
+the same command resumes a killed run. --batch_sequences B > 1 (batched evaluation, for benchmark throughput
+on a GPU; OSTrack and GRM) tracks B sequences per worker in lockstep with one batched network forward per
+step; the boxes equal those of B = 1 up to the float rounding of batched matrix products (see
+lib/test/evaluation/batched.py), and <seq>_time.txt holds the step time divided by the sequences in it.
+Exit status: 0 if every sequence finished, 1 if any failed,
 2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder).
 """
 
@@ -35,6 +40,8 @@ def main(argv=None) -> int:
                         help="import this module first (it registers extra trackers); repeatable")
     parser.add_argument("--visdom_server", default=None, help="visdom server for --debug views")
     parser.add_argument("--visdom_port", type=int, default=None, help="visdom port for --debug views")
+    parser.add_argument("--batch_sequences", type=int, default=1,
+                        help="sequences tracked in lockstep per worker with one batched forward per step (default 1)")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
 
@@ -46,7 +53,8 @@ def main(argv=None) -> int:
                               num_gpus=args.num_gpus, checkpoint=args.checkpoint, device=args.device,
                               precision=args.precision, dataset_path=args.dataset_path,
                               tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
-                              visdom_port=args.visdom_port, progress=not args.no_progress)
+                              visdom_port=args.visdom_port, progress=not args.no_progress,
+                              batch_sequences=args.batch_sequences)
     except SetupError as exc:
         print(f"test.py: error: {exc}", file=sys.stderr)
         return 2
