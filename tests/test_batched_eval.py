@@ -56,6 +56,9 @@ CONFIGS = {
     "ostrack_ce": ("ostrack", "ostrack", {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "CTR_POINT", "DATA.TEMPLATE.SIZE": 128,
                                           "TEST.TEMPLATE_SIZE": 128}),
     "ostrack_noce": ("ostrack", "ostrack", {"MODEL.BACKBONE.CE_LOC": [], "MODEL.BACKBONE.CE_KEEP_RATIO": []}),
+    # GT_BOX (no official config): masks of different sizes cannot share the batched row selection
+    "ostrack_gtbox": ("ostrack", "ostrack", {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "GT_BOX", "DATA.TEMPLATE.SIZE": 128,
+                                             "TEST.TEMPLATE_SIZE": 128}),
     "grm": ("grm", "grm", {}),
 }
 
@@ -131,9 +134,10 @@ def test_collate_and_split():
     assert parts[0]["boxes"].tolist() == [[1, 2, 3, 4]] and parts[0]["shared"] is out["shared"]
 
 
-@pytest.mark.parametrize("name", ["ostrack_ce", "grm"])
+@pytest.mark.parametrize("name", ["ostrack_ce", "ostrack_gtbox", "grm"])
 def test_batched_network_outputs_equal_per_sample(setups, otb_sequences, name):
-    """forward_batch on 3 prepared steps == forward_step on each; CE removes the same tokens per sample."""
+    """forward_batch on 3 prepared steps == forward_step on each; CE removes the same tokens per sample (GT_BOX
+    masks of different sizes: one sample at a time inside forward_batch)."""
     from lib.utils.image import imread_rgb
 
     trk = _tracker(setups[name], "unused")
@@ -151,11 +155,14 @@ def test_batched_network_outputs_equal_per_sample(setups, otb_sequences, name):
             assert out[key].shape == single[key].shape
             torch.testing.assert_close(out[key], single[key], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(out["boxes_norm"], single["boxes_norm"], rtol=0, atol=1e-5)
-        if name == "ostrack_ce":
-            assert inp["network"]["ce_template_mask"].sum().item() == 1  # CTR_POINT: one template token
+        if name.startswith("ostrack"):
+            if name == "ostrack_ce":
+                assert inp["network"]["ce_template_mask"].sum().item() == 1  # CTR_POINT: one template token
             assert len(single["removed_indexes_s"]) == 2
             for r_b, r_s in zip(out["removed_indexes_s"], single["removed_indexes_s"]):
                 assert r_b.shape == r_s.shape and torch.equal(r_b, r_s)
+    if name == "ostrack_gtbox":
+        assert len({int(i["network"]["ce_template_mask"].sum()) for i in inputs}) > 1
     results = [t.finish_step(o) for t, o in zip(trackers, batched)]
     assert all(len(r["target_bbox"]) == 4 for r in results)
     with pytest.raises(RuntimeError, match="without a prepare_step"):
@@ -255,6 +262,18 @@ def test_broken_frame_fails_its_sequence_only_and_rerun_resumes(setups, otb_sequ
     for s in (good[0], good[2]):
         assert os.path.getmtime(trk.result_files(s)["boxes"]) == mtimes[s.name]
     assert np.array_equal(_read(trk, good[1])[0], boxes[good[1].name])  # tracked with another batch partner
+
+
+def test_worker_processes_batch_their_share(setups, otb_sequences, tmp_path, captured):
+    """threads=2, B=2: each spawned worker batches its round-robin share; results as with B=1 in-process."""
+    seqs = [_cut(s, 4) for s in otb_sequences]
+    one = _tracker(setups["ostrack_noce"], tmp_path / "b1")
+    two = _tracker(setups["ostrack_noce"], tmp_path / "b2")
+    run_dataset(seqs, [one], progress=False)
+    res = run_dataset(seqs, [two], progress=False, batch_sequences=2, threads=2)
+    assert sorted((r.sequence, r.status, r.frames) for r in res) == sorted((s.name, "done", 4) for s in seqs)
+    for s in seqs:
+        assert np.array_equal(_read(one, s)[0], _read(two, s)[0]), s.name
 
 
 def test_init_failure_frees_the_slot(setups, otb_sequences):

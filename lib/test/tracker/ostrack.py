@@ -161,16 +161,19 @@ class OSTrackTracker(BaseTracker):
         return {"template": self.template, "search": search, "ce_template_mask": self.box_mask_z}
 
     def network_forward(self, network_inputs: Dict[str, Any]) -> Dict[str, Any]:
-        """OSTrack on a batch of B search regions.
+        """OSTrack on a batch of B search regions (with B = 1: the single-sequence step).
 
-        Candidate elimination is per sample (per-row sort and gather with one keep count for the batch), so a
-        batch gives every sample the tokens it would keep alone. The CE template mask selects the template rows
-        with one boolean index reshaped to ``(B, H, rows, L_s)``: every sample needs the same number of selected
-        template tokens (CTR_POINT / CTR_REC: always; GT_BOX: not in general). Masks with different counts are
-        run one sample at a time and the outputs concatenated.
+        Candidate elimination is per sample (a per-row sort and gather, with the one keep count
+        ``ceil(ratio * L_s)`` that every sample shares), so in a batch each sample keeps the tokens it would
+        keep alone. The CE template mask selects template rows with one boolean index reshaped to
+        ``(B, H, rows, L_s)``, so every sample must select the same number of template tokens: always true for
+        CTR_POINT / CTR_REC (fixed cells) and ALL (no mask); for GT_BOX (box-dependent, no official config)
+        a batch whose masks differ in count runs one sample at a time (outputs concatenated). Only that GT_BOX
+        check reads from the device.
         """
         mask = network_inputs.get("ce_template_mask")
-        if mask is not None and mask.shape[0] > 1:
+        if (mask is not None and mask.shape[0] > 1
+                and self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE not in ("CTR_POINT", "CTR_REC")):
             counts = mask.sum(dim=1)
             if bool((counts != counts[0]).any()):
                 return _concat_outputs([self.network(**{k: (v[i:i + 1] if isinstance(v, torch.Tensor) else v)
