@@ -21,6 +21,19 @@ Crash safety: a sequence whose frame cannot be read, whose tracker raises in ``i
 goes on with the next sequence. An exception in ``forward_batch`` (shared by the step) fails every sequence
 of that step.
 
+What differs from B = 1 (fp32): only float rounding. A batched network call computes every sample with the same
+operations, but the matrix products (linear layers, attention, the head's convolutions) of a batch run with
+other BLAS/oneDNN blockings than a batch of 1 and sum in another order, so network outputs differ by about
+1e-6 (measured on CPU: score/size/offset maps up to 2e-6 apart, relative ~1e-6). Everything per sample is
+exact: candidate elimination sorts and keeps tokens per row (the same tokens were removed in every checked
+step), GRM divides tokens per sample, the Hann window, argmax and box decoding are element-wise, and the
+box arithmetic after the one device-to-host read runs on the host, identically for B = 1 and B > 1. The
+boxes therefore agree to a few 1e-4 pixels, and the integer result files were identical in every
+comparison (``tests/test_batched_eval.py``; 4 OTB sequences x 20 frames, random seed-0 weights: OSTrack
+ViT-B CE, ViT-B, GRM ViT-B and the tiny configs, largest box difference 5.2e-4 px). A difference can grow
+where a box lies on a rounding edge of the search crop (``sample_target`` rounds the crop corners) or
+two score-map peaks tie within 1e-6, so over long sequences an integer box can occasionally differ.
+
 Frames are read ahead by a thread pool of decoders (OpenCV and jpeg4py release the GIL): each slot keeps
 its next ``read_ahead`` frames in flight, and the first frames of the next sequences waiting for a slot are
 read while the current step runs.
