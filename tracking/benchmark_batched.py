@@ -34,7 +34,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tracker_name", help="a tracker with the batched-step protocol (ostrack, grm)")
     parser.add_argument("tracker_param", help="config name or YAML path")
-    parser.add_argument("--otb_path", default=os.path.join("..", "shared", "data", "otb"), help="OTB folder")
+    shared = os.environ.get("TRACKING_SHARED_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                                                "shared"))
+    parser.add_argument("--otb_path", default=os.path.join(shared, "data", "otb"),
+                        help="OTB folder (default: $TRACKING_SHARED_DIR/data/otb, else ../shared/data/otb)")
     parser.add_argument("--frames", type=int, default=20, help="frames per sequence (from the first)")
     parser.add_argument("--repeat", type=int, default=1, help="list every sequence this many times")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4], help="batch sizes to run")
