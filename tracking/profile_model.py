@@ -14,6 +14,15 @@ step (STARK-ST update intervals = number of templates, AiATrack's number of refe
 random weights unless --checkpoint is given (speed does not depend on them). The tracker runs on a real
 sequence (default ../shared/data/otb/Crossing) with frames decoded beforehand. ``--csv FILE`` appends
 one row of the figures to FILE.
+
+Every figure line ends with its context: CPU/GPU, torch and CUDA versions, precision, intra-op threads,
+batch (1: one sequence), ``--compile`` / ``--cuda_graph`` and the load average at the time of the
+measurement (the machine may be shared). Latencies are timed between device synchronisations, warm-up
+excluded, as the median with the p10/p90 spread and the process CPU time (all threads).
+
+    python tracking/profile_model.py --script stark_s --config baseline --threads 1 --frames 60
+    python tracking/profile_model.py --script ostrack --device cuda --precision bf16 --cuda_graph
+    python tracking/profile_model.py --script aiatrack --compile      # torch.compile (CPU: needs a C++ compiler)
 """
 import argparse
 import datetime
@@ -26,8 +35,9 @@ from lib.config import PROJECT_ROOT, load_config
 from lib.models import NETWORK_MODULES, build_network
 from lib.test.tracker import get_tracker_class, get_tracker_entry, list_trackers
 from lib.test.tracker.base import TrackerParams
-from lib.test.utils.profiling import (append_csv_row, count_macs, count_parameters, hardware_info, load_sequence_frames,
-                                      profiling_step, time_calls, time_forward, time_tracker)
+from lib.models.acceleration import accelerate_step
+from lib.test.utils.profiling import (append_csv_row, count_macs, count_parameters, hardware_info, load_average,
+                                      load_sequence_frames, profiling_step, time_calls, time_forward, time_tracker)
 from lib.utils.misc import resolve_device
 
 SHARED_DIR = os.environ.get("TRACKING_SHARED_DIR", os.path.join(PROJECT_ROOT.parent, "shared"))
@@ -61,7 +71,22 @@ def parse_args(argv=None):
     parser.add_argument("--frames", type=int, default=60, help="frames of the sequence to track (0: skip)")
     parser.add_argument("--no_macs", action="store_true", help="skip the MAC count")
     parser.add_argument("--csv", default=None, metavar="FILE", help="append a row of the figures to this CSV file")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame step (model and tracker)")
+    parser.add_argument("--cuda_graph", action="store_true",
+                        help="capture the per-frame step into a CUDA graph (CUDA only; model and tracker)")
+    parser.add_argument("--device_crop", choices=["auto", "on", "off"], default="auto",
+                        help="tracker crops on the device (auto: on CUDA) or with cv2 on the host")
     return parser.parse_args(argv)
+
+
+def context_line(hardware, args, precision: str) -> str:
+    """The settings every figure is read with (printed after each figure)."""
+    from lib.test.utils.profiling import load_average
+
+    where = hardware.get("gpu", hardware["cpu"])
+    return (f"[{where} | torch {hardware['torch']}, CUDA {hardware['cuda'].split(' ')[0]} | {precision} | "
+            f"threads {torch.get_num_threads()} | batch 1 | compile {'on' if args.compile else 'off'} | "
+            f"cuda_graph {'on' if args.cuda_graph else 'off'} | load {load_average()}]")
 
 
 def main(argv=None):
@@ -78,6 +103,8 @@ def main(argv=None):
     for key, value in hardware.items():
         print(f"{key:>26}: {value}")
     print(f"{'precision':>26}: {args.precision}")
+    print(f"{'batch':>26}: 1")
+    print(f"{'compile / cuda_graph':>26}: {'on' if args.compile else 'off'} / {'on' if args.cuda_graph else 'off'}")
     print(f"{'per-frame step':>26}: {step.description}")
     shapes = ", ".join(str(tuple(t.shape)) for t in step.inputs if isinstance(t, torch.Tensor))
     print(f"{'inputs':>26}: {shapes}")
@@ -87,8 +114,11 @@ def main(argv=None):
     for tool, value in macs.items():
         note = " (module calls only, as the official script)" if tool == "thop" else ""
         print(f"{'MACs ' + tool:>26}: {value / 1e9:.3f} G{note}")
-    stats = time_forward(step.module, step.inputs, device, args.precision, warmup=args.warmup, iters=args.iters)
-    print(f"{'model forward latency':>26}: {stats.summary()}")
+    module = accelerate_step(step.module, device, compile=args.compile, cuda_graph=args.cuda_graph,
+                             name=f"{args.script} profiling step")
+    stats = time_forward(module, step.inputs, device, args.precision, warmup=max(args.warmup, 1 if (
+        args.compile or args.cuda_graph) else 0), iters=args.iters)
+    print(f"{'model forward latency':>26}: {stats.summary()} {context_line(hardware, args, args.precision)}")
     for label, once in time_calls(step.once, device, args.precision, warmup=min(args.warmup, 2),
                                   iters=max(1, min(args.iters, 10))).items():
         print(f"{'once':>26}: {label}: median {once.median:.2f} ms")
@@ -103,26 +133,33 @@ def main(argv=None):
         except (FileNotFoundError, ValueError) as exc:
             print(f"tracker speed skipped: {exc}")
         else:
+            crop = {} if args.device_crop == "auto" else {"device_crop": args.device_crop == "on"}
             params_t = TrackerParams.create(name, args.config, checkpoint=args.checkpoint, device=device,
-                                            precision=args.precision, require_checkpoint=False)
+                                            precision=args.precision, require_checkpoint=False, compile=args.compile,
+                                            cuda_graph=args.cuda_graph, **crop)
             tracker = get_tracker_class(name)(params_t, args.dataset)
             fps, tstats = time_tracker(tracker, frames, init_box)
             sequence = args.sequence
             print(f"{'tracker end-to-end':>26}: {fps:.2f} frames/s over {len(tstats.times_ms)} frames of "
-                  f"'{args.sequence}' (median {tstats.median:.2f} ms/frame, process CPU time median "
-                  f"{tstats.cpu_median:.2f} ms; frames decoded beforehand)")
+                  f"'{args.sequence}' (median {tstats.median:.2f} ms/frame, p10 {tstats.p10:.2f}, p90 "
+                  f"{tstats.p90:.2f}, process CPU time median {tstats.cpu_median:.2f} ms; frames decoded "
+                  f"beforehand; {'device' if tracker.use_device_crop else 'cv2'} crop) "
+                  f"{context_line(hardware, args, args.precision)}")
 
     if args.csv:
         row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "script": args.script,
                "config": args.config, "dataset": args.dataset, "device": str(device),
                "hardware": hardware.get("gpu", hardware["cpu"]), "torch": torch.__version__,
-               "precision": args.precision, "threads": torch.get_num_threads(), "params": params,
+               "cuda": torch.version.cuda or "", "precision": args.precision, "threads": torch.get_num_threads(),
+               "batch": 1, "compile": int(args.compile), "cuda_graph": int(args.cuda_graph),
+               "load_avg": load_average(), "params": params,
                "macs_thop_g": round(macs["thop"] / 1e9, 3) if "thop" in macs else "",
                "macs_fvcore_g": round(macs["fvcore"] / 1e9, 3) if "fvcore" in macs else "",
-               "step_ms_median": round(stats.median, 3), "step_ms_p90": round(stats.p90, 3),
-               "step_cpu_ms_median": round(stats.cpu_median, 3),
+               "step_ms_median": round(stats.median, 3), "step_ms_p10": round(stats.p10, 3),
+               "step_ms_p90": round(stats.p90, 3), "step_cpu_ms_median": round(stats.cpu_median, 3),
                "tracker_fps": round(fps, 3) if fps is not None else "",
                "tracker_ms_median": round(tstats.median, 3) if tstats is not None else "",
+               "tracker_cpu_ms_median": round(tstats.cpu_median, 3) if tstats is not None else "",
                "tracker_frames": len(tstats.times_ms) if tstats is not None else 0, "sequence": sequence}
         append_csv_row(args.csv, row)
         print(f"{'csv':>26}: row appended to {args.csv}")

@@ -2,6 +2,7 @@
 
     python tracking/test.py <tracker> <config> --dataset <name> [--sequence NAME_OR_INDEX] [--threads N]
         [--num_gpus G] [--runid K] [--debug L] [--checkpoint PATH] [--device DEV] [--precision fp32|fp16|bf16]
+        [--compile] [--cuda_graph]
         [--dataset_path DIR] [--tracker_module MODULE] [--visdom_server HOST --visdom_port PORT]
         [--batch_sequences B]
 
@@ -43,6 +44,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_sequences", type=int, default=1,
                         help="sequences tracked in lockstep per worker with one batched forward per step (default 1)")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
+    parser.add_argument("--cuda_graph", action="store_true",
+                        help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
     args = parser.parse_args(argv)
 
     from lib.test.evaluation.running import SetupError, run_tracker
@@ -54,7 +58,7 @@ def main(argv=None) -> int:
                               precision=args.precision, dataset_path=args.dataset_path,
                               tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
                               visdom_port=args.visdom_port, progress=not args.no_progress,
-                              batch_sequences=args.batch_sequences)
+                              batch_sequences=args.batch_sequences, compile=args.compile, cuda_graph=args.cuda_graph)
     except SetupError as exc:
         print(f"test.py: error: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,9 @@ def parse_args(argv=None):
     parser.add_argument("--save_boxes", default=None, help="write the boxes here (x y w h ints, tab-separated)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
+    parser.add_argument("--cuda_graph", action="store_true",
+                        help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
     parser.add_argument("--max_frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no_display", action="store_true", help="do not show frames even with a display")
     parser.add_argument("--debug", type=int, default=0, help="debug level: views in visdom, else PNG files")
@@ -46,7 +49,8 @@ def main(argv=None):
     try:
         source = open_frame_source(args.source)
         params = TrackerParams.create(args.tracker_name, args.tracker_param, checkpoint=args.checkpoint,
-                                      device=args.device, debug=args.debug, precision=args.precision)
+                                      device=args.device, debug=args.debug, precision=args.precision,
+                                      compile=args.compile, cuda_graph=args.cuda_graph)
     except (MissingCheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
         parser.exit(2, f"error: {exc}\n")
     tracker = get_tracker_class(args.tracker_name)(params, "video")

@@ -90,11 +90,12 @@ class InnerAttention(nn.Module):
         q = q.reshape(lq, n * h, -1).transpose(0, 1)
         k = k.reshape(k.shape[0], n * h, -1).transpose(0, 1)
         v = value.reshape(value.shape[0], n * h, -1).transpose(0, 1)
-        q = q / math.sqrt(q.shape[-1])
-        attn = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)
         if self.training and self.dropout > 0.0:
-            attn = F.dropout(attn, p=self.dropout)
-        out = torch.bmm(attn, v).transpose(0, 1).reshape(lq, n, self.vdim)
+            attn = torch.bmm(q / math.sqrt(q.shape[-1]), k.transpose(1, 2)).softmax(dim=-1)
+            out = torch.bmm(F.dropout(attn, p=self.dropout), v)
+        else:  # plain softmax attention: the fused kernel (no (N, Lq, Lk) weights in memory)
+            out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(0, 1).reshape(lq, n, self.vdim)
         return out + self.out_proj(out)
 
 
@@ -164,7 +165,10 @@ class AiAModule(nn.Module):
 
     ``logits = (q / sqrt(d_head)) k^T`` per head; with AiA ``logits += CorrAttention(logits, pos_emb)``;
     then softmax, dropout, ``@ v`` and ``out_proj``. Masks are accepted and ignored (see the module
-    docstring).
+    docstring). Without AiA, weights or training dropout the product runs through
+    ``F.scaled_dot_product_attention`` (the same function). With AiA the logits themselves feed the inner
+    attention, so they are formed explicitly (a fused kernel would compute them a second time); the inner
+    attention is plain softmax attention and uses the fused kernel.
 
     Args:
         embed_dim: token width C.
@@ -231,6 +235,10 @@ class AiAModule(nn.Module):
         q = F.linear(query, w_q, b_q).reshape(nq, bsz * h, self.head_dim).transpose(0, 1)
         k = F.linear(key, w_k, b_k).reshape(nk, bsz * h, self.head_dim).transpose(0, 1)
         v = F.linear(value, w_v, b_v).reshape(nk, bsz * h, self.head_dim).transpose(0, 1)
+        if not self.use_AiA and not need_weights and not (self.training and self.dropout > 0.0):
+            # plain softmax attention, no weights asked for: the fused kernel
+            out = F.scaled_dot_product_attention(q, k, v).transpose(0, 1).reshape(nq, bsz, c)
+            return self.out_proj(out), None
         q = q / math.sqrt(self.head_dim)
         attn = torch.bmm(q, k.transpose(1, 2))  # (B*h, Nq, Nk)
         if self.use_AiA:

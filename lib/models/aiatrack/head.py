@@ -117,7 +117,7 @@ class IoUNet(nn.Module):
         batch_index = torch.arange(batch_size, dtype=xyxy.dtype, device=xyxy.device)
         batch_index = batch_index.reshape(-1, 1, 1).expand(-1, num_proposals, 1)
         rois = torch.cat((batch_index, xyxy), dim=2).reshape(-1, 5)
-        roi_feat = self.prroi_pool(feat, rois)
+        roi_feat = self.prroi_pool(feat, rois, check_batch_index=False)  # arange: valid, no host read
         return self.iou_predictor(self.fc(roi_feat)).reshape(batch_size, num_proposals)
 
 

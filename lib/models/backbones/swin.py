@@ -62,7 +62,15 @@ class WindowMSA(nn.Module):
     State: ``relative_position_bias_table`` ``((2Wh-1)(2Ww-1), heads)`` parameter and the
     ``relative_position_index`` ``(Wh*Ww, Wh*Ww)`` int64 buffer, both in the state_dict as in the official
     checkpoints (the index is used as loaded).
+
+    Fast path (:attr:`fused_attn`, on by default): ``F.scaled_dot_product_attention`` with the relative
+    position bias (plus the shifted-window mask) as its additive mask: the same softmax attention
+    (``tests/test_sparsett_parity.py`` keeps passing); the explicit product is used in training with
+    attention dropout or with ``fused_attn = False``.
     """
+
+    #: use ``F.scaled_dot_product_attention`` (bias and mask as an additive mask).
+    fused_attn: bool = True
 
     def __init__(self, embed_dims: int, num_heads: int, window_size: Tuple[int, int], qkv_bias: bool = True,
                  qk_scale: Optional[float] = None, attn_drop_rate: float = 0.0, proj_drop_rate: float = 0.0):
@@ -88,9 +96,19 @@ class WindowMSA(nn.Module):
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q * self.scale) @ k.transpose(-2, -1)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(N, N, -1)
-        attn = attn + bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        bias = bias.permute(2, 0, 1).contiguous().unsqueeze(0)  # (1, heads, N, N)
+        if self.fused_attn and not (self.training and self.attn_drop.p > 0):
+            # softmax(q k^T * scale + bias + mask) v: the fused kernel with the bias (and shift mask) additive
+            if mask is not None:
+                nw = mask.shape[0]
+                bias = (bias + mask.unsqueeze(1)).unsqueeze(0).expand(B // nw, -1, -1, -1, -1).reshape(
+                    B, self.num_heads, N, N)
+            # (q scaled first, as the explicit product: the same logits to the last bit)
+            x = F.scaled_dot_product_attention(q * self.scale, k, v, attn_mask=bias.to(q.dtype), scale=1.0)
+            return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, C)))
+        attn = (q * self.scale) @ k.transpose(-2, -1)
+        attn = attn + bias
         if mask is not None:
             nw = mask.shape[0]
             attn = attn.view(B // nw, nw, self.num_heads, N, N) + mask.unsqueeze(1).unsqueeze(0)
@@ -140,6 +158,15 @@ class ShiftWindowMSA(nn.Module):
                                attn_drop_rate, proj_drop_rate)
         self.drop = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
+    def _cached_shift_mask(self, h_pad: int, w_pad: int, device: torch.device) -> torch.Tensor:
+        """:func:`_shift_window_mask` of this block, built once per map size and device (it depends on
+        nothing else; rebuilding it cost a dozen small kernels per block and frame)."""
+        key = (h_pad, w_pad, str(device))
+        cache = self.__dict__.setdefault("_shift_masks", {})
+        if key not in cache:
+            cache[key] = _shift_window_mask(h_pad, w_pad, self.window_size, self.shift_size, device)
+        return cache[key]
+
     def forward(self, query: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
         """Args: ``query`` ``(B, H*W, C)``, ``hw_shape`` ``(H, W)``. Returns ``(B, H*W, C)``.
 
@@ -158,7 +185,7 @@ class ShiftWindowMSA(nn.Module):
         h_pad, w_pad = query.shape[1], query.shape[2]
         if self.shift_size > 0:
             query = torch.roll(query, shifts=(-self.shift_size, -self.shift_size), dims=(1, 2))
-            attn_mask = _shift_window_mask(h_pad, w_pad, ws, self.shift_size, query.device)
+            attn_mask = self._cached_shift_mask(h_pad, w_pad, query.device)
         else:
             attn_mask = None
         windows = window_partition(query, (ws, ws)).view(-1, ws * ws, C)

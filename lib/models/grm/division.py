@@ -131,6 +131,14 @@ def softmax_with_policy(logits: torch.Tensor, policy: torch.Tensor, eps: float =
 
     Returns:
         attention weights ``(B, H, N, N)``.
+
+    Why not ``F.scaled_dot_product_attention`` (issue 10): these weights are
+    ``softmax_j(log(exp(l_j - m) M_j + eps / N))`` with ``m`` the row maximum over ALL logits, masked ones
+    included. A boolean or additive mask gives ``softmax_j(l_j + log M_j)`` instead, which differs by about
+    ``eps / (N * sum_j e_j)``: negligible when an allowed logit is the row maximum, but not bounded (a masked
+    maximum far above every allowed logit makes ``sum_j e_j`` tiny and the eps leakage dominant). No mask that
+    is independent of the logits reproduces the official weights, so the explicit masked softmax stays; the
+    plain block 0 of GRM runs through the fused kernel (:class:`~lib.models.backbones.vit.Attention`).
     """
     N = logits.shape[-1]
     mask = policy_attention_mask(policy)

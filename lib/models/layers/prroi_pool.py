@@ -67,7 +67,7 @@ def _axis_weights(start: Tensor, bin_size: Tensor, pooled: int, length: int) -> 
 
 
 def prroi_pool2d(features: Tensor, rois: Tensor, pooled_height: int, pooled_width: int,
-                 spatial_scale: float) -> Tensor:
+                 spatial_scale: float, check_batch_index: bool = True) -> Tensor:
     """Precise RoI Pooling of ``rois`` over ``features`` (see the module docstring).
 
     Args:
@@ -79,6 +79,9 @@ def prroi_pool2d(features: Tensor, rois: Tensor, pooled_height: int, pooled_widt
         pooled_width: number of bins along x.
         spatial_scale: factor from box coordinates to feature cells (``1 / stride``; AiATrack's IoU
             head pools normalised boxes with ``spatial_scale = 20``).
+        check_batch_index: check that the batch indices lie in ``[0, B)`` (reads them on the host: a
+            host-device synchronisation on an accelerator; callers whose indices are valid by construction,
+            like AiATrack's IoU head, turn it off in the per-frame path).
 
     Returns:
         ``(K, C, pooled_height, pooled_width)`` in the dtype of ``features``; differentiable with
@@ -108,7 +111,7 @@ def prroi_pool2d(features: Tensor, rois: Tensor, pooled_height: int, pooled_widt
     geo_dtype = torch.promote_types(torch.promote_types(features.dtype, rois.dtype), torch.float32)
     rois = rois.to(device=features.device, dtype=geo_dtype)
     batch_index = rois[:, 0].detach().long()
-    if batch_index.device.type != "meta" and bool(((batch_index < 0) | (batch_index >= B)).any()):
+    if check_batch_index and batch_index.device.type != "meta" and bool(((batch_index < 0) | (batch_index >= B)).any()):
         raise ValueError(f"prroi_pool2d: batch indices {batch_index.tolist()} must lie in [0, {B})")
 
     x1 = rois[:, 1] * spatial_scale
@@ -154,8 +157,9 @@ class PrRoIPool2D(nn.Module):
         self.pooled_width = int(pooled_width)
         self.spatial_scale = float(spatial_scale)
 
-    def forward(self, features: Tensor, rois: Tensor) -> Tensor:
-        return prroi_pool2d(features, rois, self.pooled_height, self.pooled_width, self.spatial_scale)
+    def forward(self, features: Tensor, rois: Tensor, check_batch_index: bool = True) -> Tensor:
+        return prroi_pool2d(features, rois, self.pooled_height, self.pooled_width, self.spatial_scale,
+                            check_batch_index=check_batch_index)
 
     def extra_repr(self) -> str:
         return (f"kernel_size=({self.pooled_height}, {self.pooled_width}), "

@@ -7,9 +7,14 @@ post-norm setting and the decoder output gets a final LayerNorm.
 
 The layers take their attention modules as optional arguments, so a tracker can swap in another
 attention with the same call convention (``attn(query=, key=, value=, attn_mask=,
-key_padding_mask=, **extra) -> (output, weights)``), e.g. AiATrack's AiA module, while keeping the
+key_padding_mask=, need_weights=, **extra) -> (output, weights)``), e.g. AiATrack's AiA module, while keeping the
 state_dict names (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``, ``norm1..3``).
 Extra keyword arguments given to a layer's ``forward`` go to its attention modules.
+
+Fast path (issue 10): the layers call their attention with ``need_weights=False`` (no layer uses the
+weights), so ``nn.MultiheadAttention`` computes ``F.scaled_dot_product_attention`` (its functional form does
+when no weights are asked for) instead of forming and head-averaging the weight matrices; the result is
+the same softmax attention (parity tests unchanged).
 
 Source: DETR ``models/transformer.py``; STARK ``lib/models/stark/transformer.py`` (class names,
 ``divide_norm``, ``return_encoder_output``, ``mode='encoder'``).
@@ -143,14 +148,14 @@ class TransformerEncoderLayer(FeedForwardMixin, nn.Module):
             if self.divide_norm:
                 q, k = normalize_qk(q, k, self.scale_factor)
             src2 = self.self_attn(query=q, key=k, value=src2, attn_mask=src_mask,
-                                  key_padding_mask=src_key_padding_mask, **attn_kwargs)[0]
+                                  key_padding_mask=src_key_padding_mask, need_weights=False, **attn_kwargs)[0]
             src = src + self.dropout1(src2)
             return src + self.dropout2(self.ffn(self.norm2(src)))
         q = k = with_pos_embed(src, pos)
         if self.divide_norm:
             q, k = normalize_qk(q, k, self.scale_factor)
         src2 = self.self_attn(query=q, key=k, value=src, attn_mask=src_mask,
-                              key_padding_mask=src_key_padding_mask, **attn_kwargs)[0]
+                              key_padding_mask=src_key_padding_mask, need_weights=False, **attn_kwargs)[0]
         src = self.norm1(src + self.dropout1(src2))
         return self.norm2(src + self.dropout2(self.ffn(src)))
 
@@ -209,27 +214,29 @@ class TransformerDecoderLayer(FeedForwardMixin, nn.Module):
             if self.divide_norm:
                 q, k = normalize_qk(q, k, self.scale_factor)
             tgt2 = self.self_attn(query=q, key=k, value=tgt2, attn_mask=tgt_mask,
-                                  key_padding_mask=tgt_key_padding_mask, **attn_kwargs)[0]
+                                  key_padding_mask=tgt_key_padding_mask, need_weights=False, **attn_kwargs)[0]
             tgt = tgt + self.dropout1(tgt2)
             tgt2 = self.norm2(tgt)
             q, k = with_pos_embed(tgt2, query_pos), with_pos_embed(memory, pos)
             if self.divide_norm:
                 q, k = normalize_qk(q, k, self.scale_factor)
             tgt2 = self.multihead_attn(query=q, key=k, value=memory, attn_mask=memory_mask,
-                                       key_padding_mask=memory_key_padding_mask, **attn_kwargs)[0]
+                                       key_padding_mask=memory_key_padding_mask, need_weights=False,
+                                       **attn_kwargs)[0]
             tgt = tgt + self.dropout2(tgt2)
             return tgt + self.dropout3(self.ffn(self.norm3(tgt)))
         q = k = with_pos_embed(tgt, query_pos)
         if self.divide_norm:
             q, k = normalize_qk(q, k, self.scale_factor)
         tgt2 = self.self_attn(query=q, key=k, value=tgt, attn_mask=tgt_mask,
-                              key_padding_mask=tgt_key_padding_mask, **attn_kwargs)[0]
+                              key_padding_mask=tgt_key_padding_mask, need_weights=False, **attn_kwargs)[0]
         tgt = self.norm1(tgt + self.dropout1(tgt2))
         q, k = with_pos_embed(tgt, query_pos), with_pos_embed(memory, pos)
         if self.divide_norm:
             q, k = normalize_qk(q, k, self.scale_factor)
         tgt2 = self.multihead_attn(query=q, key=k, value=memory, attn_mask=memory_mask,
-                                   key_padding_mask=memory_key_padding_mask, **attn_kwargs)[0]
+                                   key_padding_mask=memory_key_padding_mask, need_weights=False,
+                                       **attn_kwargs)[0]
         tgt = self.norm2(tgt + self.dropout2(tgt2))
         return self.norm3(tgt + self.dropout3(self.ffn(tgt)))
 

@@ -82,7 +82,7 @@ class EncoderLayer(nn.Module):
         self.pos_ffn = PositionWiseFeedForward(d_model, d_inner, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.slf_attn(x, x, x)
+        out, _ = self.slf_attn(x, x, x, need_weights=False)
         return self.pos_ffn(self.norm(x + out))
 
 
@@ -102,9 +102,9 @@ class DecoderLayer(nn.Module):
         self.pos_ffn = PositionWiseFeedForward(d_model, d_inner, dropout=dropout)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        out, _ = self.slf_attn(x, x, x)
+        out, _ = self.slf_attn(x, x, x, need_weights=False)
         x = self.norm1(x + out)
-        out, _ = self.enc_attn(x, memory, memory)
+        out, _ = self.enc_attn(x, memory, memory, need_weights=False)
         return self.pos_ffn(self.norm2(x + out))
 
 

@@ -439,7 +439,8 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                 checkpoint: Optional[str] = None, device: Optional[str] = None, precision: str = "fp32",
                 dataset_path: Optional[str] = None, tracker_modules: Seq[str] = (),
                 visdom_server: Optional[str] = None, visdom_port: Optional[int] = None, progress: bool = True,
-                results_path: Optional[str] = None, batch_sequences: int = 1) -> List[SequenceResult]:
+                results_path: Optional[str] = None, batch_sequences: int = 1, compile: bool = False,
+                cuda_graph: bool = False) -> List[SequenceResult]:
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
@@ -447,7 +448,8 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     benchmark (sequences of the official list without their annotation file) is run on the sequences
     present, and one line on stderr says how many of the benchmark's sequences are missing and where
     they were looked for; a folder with none of them is a :class:`SetupError`. ``batch_sequences`` > 1: batched
-    evaluation (see :func:`run_dataset`).
+    evaluation (see :func:`run_dataset`). ``compile`` / ``cuda_graph``: the tracker's per-frame network step
+    compiled with ``torch.compile`` / captured into a CUDA graph (:class:`~lib.test.tracker.base.TrackerParams`).
 
     Raises:
         SetupError: everything that prevents the run from starting (message names the cause).
@@ -471,7 +473,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                                  "sequence at a time); use --batch_sequences 1")
             check_batching(tracker_name)
         key = canonical_name(dataset_name)
-        extra = {}
+        extra = {k: True for k, on in (("compile", compile), ("cuda_graph", cuda_graph)) if on}
         if visdom_server is not None or visdom_port is not None:
             extra["visdom_info"] = {"server": visdom_server or "127.0.0.1", "port": int(visdom_port or 8097)}
         tracker = Tracker(tracker_name, tracker_param, key, run_id, checkpoint=checkpoint, results_path=results_path,

@@ -33,7 +33,7 @@ from lib.config.aiatrack import hyper_parameters
 from lib.models import build_network
 from lib.models.aiatrack import target_background_region
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, map_box_back, sample_target, transform_image_to_crop
+from lib.utils.crop import clip_box, map_box_back, transform_image_to_crop
 from lib.utils.misc import NestedTensor, autocast_context
 from lib.vis.draw import draw_boxes, draw_text, hstack_images
 
@@ -91,6 +91,7 @@ class AiATrackTracker(BaseTracker):
         self.refer_cache: List[ReferenceEntry] = []
         self.refer_list: List[ReferenceEntry] = []
         self.iou_history: List[float] = []
+        self._step = None  # the (accelerated) per-frame network step, built at the first frame
 
     def _autocast(self):
         return autocast_context(self.device, self.params.precision)
@@ -107,17 +108,17 @@ class AiATrackTracker(BaseTracker):
             ValueError: a box of zero/negative size, not finite, or outside the image.
         """
         box = check_init_box(info["init_bbox"], image.shape)
-        crop, resize_factor, att_mask = sample_target(image, box, self.search_factor, output_sz=self.search_size)
+        img, mask, resize_factor, crop = self.crop_normalized(self.prepare_frame(image), box, self.search_factor,
+                                                              self.search_size, self.preprocessor)
         box_t = torch.tensor(box, dtype=torch.float32)
         crop_sz = torch.tensor([self.search_size, self.search_size], dtype=torch.float32)
         refer_box = transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True)
-        img, mask = self.preprocessor(crop, att_mask)
         with self._autocast():
             refer = self.network.forward_backbone(NestedTensor(img, mask))
             mem = self.network.transformer.run_encoder(refer["feat"], refer["mask"], refer["pos"], refer["inr"])
             emb = self._embedding(refer_box)
         entry = ReferenceEntry(mem, emb, refer["inr"], refer["mask"], 0, refer_box.tolist(),
-                               crop if self.debug else None)
+                               self.patch_image(crop) if self.debug else None)
         self.refer_cache = [entry]
         self.refer_list = [entry] * self.refer_cap
         self.iou_history = []
@@ -135,40 +136,54 @@ class AiATrackTracker(BaseTracker):
             raise RuntimeError("AiATrackTracker.track() called before initialize()")
         H, W = image.shape[:2]
         self.frame_id += 1
-        crop, resize_factor, att_mask = sample_target(image, self.state, self.search_factor,
-                                                      output_sz=self.search_size)
-        img, mask = self.preprocessor(crop, att_mask)
+        img, mask, resize_factor, crop = self.crop_normalized(self.prepare_frame(image), self.state,
+                                                              self.search_factor, self.search_size, self.preprocessor)
         refs = self.refer_list
+        if self._step is None:
+            self._step = self.accelerated(self._search_step, "search encoding + decoding + heads")
         with self._autocast():
-            search = self.network.forward_backbone(NestedTensor(img, mask))
-            out_embed, search_mem, pos_emb, key_mask = self.network.forward_transformer(
-                search_dic=search, refer_mem_list=[r.mem for r in refs], refer_emb_list=[r.emb for r in refs],
-                refer_pos_list=[r.pos for r in refs], refer_msk_list=[r.mask for r in refs])
-            out_dict, coord_in_crop = self.network.forward_box_head(out_embed)
-            pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.unsqueeze(0).unsqueeze(0))
+            out_dict, coord_in_crop, pred_iou, search_mem, pos_emb, key_mask = self._step(
+                img, mask, [r.mem for r in refs], [r.emb for r in refs], [r.pos for r in refs],
+                [r.mask for r in refs])
         pred_boxes = out_dict["pred_boxes"].float().view(-1, 4)
-        pred_box = (pred_boxes.mean(dim=0) * self.search_size / resize_factor).tolist()  # cxcywh, crop-relative
+        pred_box = pred_boxes.mean(dim=0) * self.search_size / resize_factor  # cxcywh, crop-relative
+        box_norm = coord_in_crop[0].float()  # xywh normalised to the crop (the reference's target region)
+        # The frame's one device-to-host read: box, predicted IoU and the normalised box together.
+        values = torch.cat([pred_box, pred_iou["pred_iou"][0][0][:1].float(), box_norm]).tolist()
         prev_state = self.state
-        self.state = clip_box(map_box_back(pred_box, prev_state, self.search_size, resize_factor), H, W, margin=10)
-        predicted_iou = float(pred_iou["pred_iou"][0][0][0].item())
+        self.state = clip_box(map_box_back(values[:4], prev_state, self.search_size, resize_factor), H, W, margin=10)
+        predicted_iou = values[4]
         self.iou_history.append(predicted_iou)
 
         updated = predicted_iou > self.threshold
         if updated:
-            box_norm = coord_in_crop[0].float().cpu()
             with self._autocast():
                 emb = self._embedding(box_norm)
-            self.add_reference(ReferenceEntry(search_mem, emb, pos_emb, key_mask, self.frame_id, box_norm.tolist(),
-                                              crop if self.debug else None))
+            if self.params.cuda_graph:  # the graph step's outputs are buffers the next frame overwrites
+                search_mem, pos_emb, key_mask = search_mem.clone(), pos_emb.clone(), key_mask.clone()
+            self.add_reference(ReferenceEntry(search_mem, emb, pos_emb, key_mask, self.frame_id, values[5:9],
+                                              self.patch_image(crop) if self.debug else None))
 
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
-            self._show_debug(image, crop, predicted_iou, updated)
+            self._show_debug(image, self.patch_image(crop), predicted_iou, updated)
         result: Dict[str, Any] = {"target_bbox": self.state, "pred_iou": predicted_iou}
         if self.save_all_boxes:
             boxes = (pred_boxes * self.search_size / resize_factor).tolist()
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
+
+    def _search_step(self, img, mask, mems, embs, poss, msks):
+        """The per-frame network step (tensors in, tensors out; what ``--compile`` / ``--cuda_graph`` wrap):
+        encode the search crop ``img`` ``(1, 3, S, S)`` / ``mask`` ``(1, S, S)``, decode it against the cached
+        references, run the corner and IoU heads. Returns ``(out_dict, coord_in_crop (1, 4) xywh normalised,
+        pred_iou dict, search memory, search inner encoding, search mask)``."""
+        search = self.network.forward_backbone(NestedTensor(img, mask))
+        out_embed, search_mem, pos_emb, key_mask = self.network.forward_transformer(
+            search_dic=search, refer_mem_list=mems, refer_emb_list=embs, refer_pos_list=poss, refer_msk_list=msks)
+        out_dict, coord_in_crop = self.network.forward_box_head(out_embed)
+        pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.unsqueeze(0).unsqueeze(0))
+        return out_dict, coord_in_crop, pred_iou, search_mem, pos_emb, key_mask
 
     def add_reference(self, entry: ReferenceEntry) -> None:
         """Append ``entry`` to the cache (dropping entry 1, the oldest non-initial one, when full) and

@@ -59,7 +59,9 @@ class TrackerParams:
         device: torch device the tracker runs on.
         debug: debug level (0 = off; blocks of level <= debug are shown).
         precision: ``fp32``, ``fp16`` or ``bf16`` (autocast inference).
-        extra: tracker-specific options (``visdom_info``, ``save_all_boxes``, ...).
+        extra: tracker-specific options (``visdom_info``, ``save_all_boxes``, ``device_crop``, ...).
+        compile: ``torch.compile`` the tracker's per-frame network step (:mod:`lib.models.acceleration`).
+        cuda_graph: capture the per-frame network step into a CUDA graph (CUDA only; fixed-shape networks).
     """
 
     name: str
@@ -71,29 +73,43 @@ class TrackerParams:
     debug: int = 0
     precision: str = "fp32"
     extra: Dict[str, Any] = field(default_factory=dict)
+    compile: bool = False
+    cuda_graph: bool = False
 
     @classmethod
     def create(cls, name: str, config_name: str, checkpoint: Optional[str] = None, device=None, debug: int = 0,
-               precision: str = "fp32", require_checkpoint: bool = True, **extra) -> "TrackerParams":
+               precision: str = "fp32", require_checkpoint: bool = True, compile: bool = False,
+               cuda_graph: bool = False, **extra) -> "TrackerParams":
         """Build the parameters of tracker ``name`` with config ``config_name``.
 
         Without ``checkpoint`` the trainer's output path is used (``<save_dir>/checkpoints/train/...``
         with the config's ``TEST.EPOCH``). A tracker registered without a config script gets an empty
         config, and ``checkpoint`` as given.
 
+        ``compile`` / ``cuda_graph`` (also accepted in ``extra``, as ``tracking/test.py`` passes them) ask for
+        the accelerations of :mod:`lib.models.acceleration`.
+
         Raises:
             MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
                 says where it looked and how to pass one).
+            ValueError: an unknown precision, or ``cuda_graph`` for a device that is not CUDA.
         """
         from lib.models import get_network_spec
         from lib.test.tracker import get_tracker_entry
 
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
+        compile = bool(extra.pop("compile", False)) or bool(compile)
+        cuda_graph = bool(extra.pop("cuda_graph", False)) or bool(cuda_graph)
+        accel = {"compile": compile, "cuda_graph": cuda_graph}
+        if cuda_graph and resolve_device(device).type != "cuda":
+            raise ValueError(f"cuda_graph (--cuda_graph) needs a CUDA device; tracker '{name}' would run on "
+                             f"'{resolve_device(device)}' (use --compile on the CPU)")
         entry = get_tracker_entry(name)
         if entry.script is None:  # a tracker without experiment configs (test doubles, plugins)
             return cls(name=name, script="", config_name=str(config_name), cfg=Config({}), checkpoint=checkpoint,
-                       device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
+                       device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra),
+                       **accel)
         cfg = load_config(entry.script, config_name)
         if checkpoint is None and require_checkpoint:
             spec = get_network_spec(entry.script)
@@ -107,7 +123,7 @@ class TrackerParams:
                     f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
             checkpoint = path
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
-                   device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra))
+                   device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra), **accel)
 
 
 def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
@@ -147,6 +163,27 @@ class Preprocessor:
         if amask_arr is None:
             return img
         return img, torch.from_numpy(amask_arr).to(torch.bool).to(self.device).unsqueeze(0)
+
+    def normalize(self, crop: torch.Tensor) -> torch.Tensor:
+        """``(1, 3, S, S)`` float crop of grey levels 0..255 on the device -> normalised crop (the same
+        arithmetic as :meth:`__call__`, so equal crops give equal tensors)."""
+        return (crop / 255.0 - self.mean) / self.std
+
+    def crop(self, frame: torch.Tensor, box: Sequence[float], factor: float, size: int):
+        """Device-side :func:`~lib.utils.crop.sample_target` + normalisation of a frame already on the device.
+
+        Args:
+            frame: ``(H, W, 3)`` uint8 tensor on the device (:meth:`BaseTracker.frame_tensor`).
+            box: xywh box (image pixels) the crop is centred on.
+            factor: search / template factor; size: output side S.
+
+        Returns:
+            ``(img (1, 3, S, S) normalised, mask (1, S, S) bool, resize_factor, crop (1, 3, S, S) grey levels)``.
+        """
+        from lib.utils.crop import sample_target_tensor
+
+        crop, resize_factor, mask = sample_target_tensor(frame, box, factor, size)
+        return self.normalize(crop), mask, resize_factor, crop
 
 
 # =====================================================================================================
@@ -308,9 +345,17 @@ class BatchedStepMixin:
         batch = collate_network_inputs([inp["network"] for inp in inputs_list])
         with torch.no_grad():
             with autocast_context(lead.device, lead.params.precision):
-                raw = lead.network_forward(batch)
+                raw = lead._network_step()(batch)
             out = lead.postprocess_batch(raw, inputs_list)
         return split_batch_outputs(out, len(trackers))
+
+    def _network_step(self):
+        """:meth:`network_forward`, compiled / graph-captured as the parameters ask (:meth:`accelerated`);
+        built once and shared by the slots made with :meth:`new_slot`."""
+        step = getattr(self, "_accelerated_network_forward", None)
+        if step is None:
+            step = self._accelerated_network_forward = self.accelerated(self.network_forward, "network forward")
+        return step
 
     def new_slot(self) -> "BaseTracker":
         """A tracker for another sequence that shares this one's network, pre-processing and constants
@@ -346,6 +391,10 @@ class BaseTracker(BatchedStepMixin):
         self.frame_id = 0
         self.debug_sink = None  # attached by the runner when debug > 0 (lib/test/utils/debug)
         self._debug_gt = None
+        #: crop on the device (lib.utils.crop.sample_target_tensor) instead of with cv2 on the host: the
+        #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
+        #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
+        self.use_device_crop = bool(params.extra.get("device_crop", torch.device(self.device).type != "cpu"))
 
     # -- the tracking API -------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -355,6 +404,70 @@ class BaseTracker(BatchedStepMixin):
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame; returns at least ``{'target_bbox': [x, y, w, h]}`` in image pixels."""
         raise NotImplementedError
+
+    # -- accelerations ----------------------------------------------------------------------------------
+    def accelerated(self, fn, name: str = "per-frame step"):
+        """``fn`` (the per-frame network step: tensors in, tensors out) compiled and/or captured into a CUDA
+        graph as ``params.compile`` / ``params.cuda_graph`` ask (:func:`lib.models.acceleration.accelerate_step`);
+        ``fn`` itself otherwise. With a CUDA graph the results are static buffers overwritten by the next call:
+        clone what is kept beyond the frame.
+
+        Raises:
+            lib.models.acceleration.GraphCaptureError: ``cuda_graph`` on a non-CUDA device.
+            RuntimeError: ``compile`` on a CPU without a C++ compiler.
+        """
+        if not (self.params.compile or self.params.cuda_graph):
+            return fn
+        from lib.models.acceleration import accelerate_step
+
+        return accelerate_step(fn, self.device, compile=self.params.compile, cuda_graph=self.params.cuda_graph,
+                               name=f"{self.params.name} {name}")
+
+    # -- device-side pre-processing ------------------------------------------------------------------
+    def frame_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """The frame as an ``(H, W, 3)`` uint8 tensor on the tracker's device: the one host-to-device copy of
+        a frame (:func:`lib.utils.crop.frame_to_tensor`)."""
+        from lib.utils.crop import frame_to_tensor
+
+        return frame_to_tensor(image, self.device)
+
+    def prepare_frame(self, image: np.ndarray):
+        """What :meth:`crop_normalized` crops from: the frame on the device (:meth:`frame_tensor`) with
+        :attr:`use_device_crop`, else the array itself."""
+        return self.frame_tensor(image) if self.use_device_crop else image
+
+    def crop_normalized(self, frame, box: Sequence[float], factor: float, size: int,
+                        preprocessor: "Preprocessor"):
+        """``sample_target`` crop + normalisation, on the device or with cv2 (see :attr:`use_device_crop`).
+
+        Args:
+            frame: :meth:`prepare_frame`'s result.
+            box: xywh box (pixels) the crop is centred on; factor: search/template factor; size: side S.
+            preprocessor: the tracker's :class:`Preprocessor` (mean/std).
+
+        Returns:
+            ``(img (1, 3, S, S), mask (1, S, S) bool, resize_factor, patch)``; ``patch`` is the crop for the
+            debug views (an array on the cv2 path, a device tensor otherwise: see :meth:`patch_image`).
+        """
+        if isinstance(frame, torch.Tensor):
+            return preprocessor.crop(frame, box, factor, size)
+        from lib.utils.crop import sample_target
+
+        patch, resize_factor, amask = sample_target(frame, box, factor, output_sz=size)
+        img, mask = preprocessor(patch, amask)
+        return img, mask, resize_factor, patch
+
+    @classmethod
+    def patch_image(cls, patch) -> np.ndarray:
+        """A :meth:`crop_normalized` patch as an ``(S, S, 3)`` uint8 array (copies device crops to the host:
+        debug views only)."""
+        return cls.crop_image(patch) if isinstance(patch, torch.Tensor) else patch
+
+    @staticmethod
+    def crop_image(crop: torch.Tensor) -> np.ndarray:
+        """A ``(1, 3, S, S)`` grey-level crop as an ``(S, S, 3)`` uint8 array (debug views only: it copies
+        to the host)."""
+        return crop[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
     # -- debug ----------------------------------------------------------------------------------
     def set_debug_ground_truth(self, box_xywh: Optional[Sequence[float]]) -> None:

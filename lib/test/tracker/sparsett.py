@@ -28,7 +28,7 @@ import torch
 from lib.config.sparsett import select_test_hyper
 from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import siamfc_crop
+from lib.utils.crop import siamfc_crop, siamfc_geometry, warp_subwindow_tensor
 from lib.utils.misc import autocast_context
 
 __all__ = ["SparseTTTracker", "get_tracker_class"]
@@ -44,10 +44,10 @@ def _cxywh_to_xywh(box) -> np.ndarray:
     return np.array([b[0] - (b[2] - 1) / 2, b[1] - (b[3] - 1) / 2, b[2], b[3]], dtype=np.float32)
 
 
-def _xyxy_to_cxywh(boxes: np.ndarray) -> np.ndarray:
-    b = np.asarray(boxes, dtype=np.float32)
-    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
-                     b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], axis=1)
+def _xyxy_to_cxywh_t(b: torch.Tensor) -> torch.Tensor:
+    """``(N, 4)`` xyxy -> cxywh with video_analyst's "+1" width (float32, on the boxes' device)."""
+    return torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                        b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], dim=1)
 
 
 class SparseTTTracker(BaseTracker):
@@ -73,11 +73,13 @@ class SparseTTTracker(BaseTracker):
         self.score_size, self.total_stride = int(t.SCORE_SIZE), int(t.TOTAL_STRIDE)
         self.min_wh = (float(t.MIN_W), float(t.MIN_H))
         if t.WINDOWING == "cosine":
-            self.window = np.outer(np.hanning(self.score_size), np.hanning(self.score_size)).reshape(-1)
+            window = np.outer(np.hanning(self.score_size), np.hanning(self.score_size)).reshape(-1)
         elif t.WINDOWING == "uniform":
-            self.window = np.ones(self.score_size * self.score_size)
+            window = np.ones(self.score_size * self.score_size)
         else:
             raise ValueError(f"TEST.WINDOWING must be 'cosine' or 'uniform', got '{t.WINDOWING}'")
+        # float64 as the official numpy window (the windowed score is float64 there too), on the device.
+        self.window = torch.from_numpy(window).to(self.device)
         # Official: BGR crop -> mmcv imnormalize(crop, mean, std, to_rgb) when NORMALIZE, else the raw BGR crop.
         # Frames here are RGB, so a BGR network input is the channel-reversed crop.
         self.bgr_input = not (t.NORMALIZE and t.TO_RGB)
@@ -91,13 +93,28 @@ class SparseTTTracker(BaseTracker):
         self.avg_chans = None
         self.frame_size = None
         self.z_patch_arr = None
+        self._step = None  # the (accelerated) per-frame network step, built at the first frame
 
     # -- helpers ------------------------------------------------------------------------------
     def _autocast(self):
         return autocast_context(self.device, self.params.precision)
 
-    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+    def _to_tensor(self, crop) -> torch.Tensor:
+        """Normalised network input of a cv2 crop ``(S, S, 3)`` or a device crop ``(1, 3, S, S)``."""
+        if isinstance(crop, torch.Tensor):
+            return self.preprocessor.normalize(crop.flip(1) if self.bgr_input else crop)
         return self.preprocessor(crop[..., ::-1] if self.bgr_input else crop)
+
+    def _crop(self, frame, pos, sz, x_size: Optional[int] = None):
+        """SiamFC crop (template when ``x_size`` is None) of a frame: cv2 on the host, or
+        :func:`~lib.utils.crop.warp_subwindow_tensor` on the device (see ``use_device_crop``).
+        Returns ``(crop, scale)``."""
+        if isinstance(frame, torch.Tensor):
+            side, scale = siamfc_geometry(sz, self.z_size, x_size, self.context_amount)
+            out_size = self.z_size if x_size is None else x_size
+            return warp_subwindow_tensor(frame, pos, out_size, side, self.avg_chans), scale
+        return siamfc_crop(frame, pos, sz, self.z_size, x_size=x_size, pad_value=self.avg_chans,
+                           context_amount=self.context_amount)
 
     # -- tracking API ---------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> None:
@@ -111,14 +128,13 @@ class SparseTTTracker(BaseTracker):
         pos, sz = cxywh[:2], cxywh[2:]
         self.frame_size = (int(image.shape[0]), int(image.shape[1]))
         self.avg_chans = np.mean(image, axis=(0, 1))
-        z_crop, _ = siamfc_crop(image, pos, sz, self.z_size, pad_value=self.avg_chans,
-                                context_amount=self.context_amount)
+        z_crop, _ = self._crop(self.prepare_frame(image), pos, sz)
         with torch.no_grad(), self._autocast():
             self.memory = self.network(self._to_tensor(z_crop), phase="feature")
-        self.z_patch_arr = z_crop
+        self.z_patch_arr = self.patch_image(z_crop) if self.debug or isinstance(z_crop, np.ndarray) else None
         self.state = (pos, sz)
         self.frame_id = 0
-        self.debug_show(z_crop, "image", 1, "template")
+        self.debug_show(self.z_patch_arr, "image", 1, "template")
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame; returns ``{'target_bbox': [x, y, w, h], 'best_score': fused score of the pick}``.
@@ -130,51 +146,70 @@ class SparseTTTracker(BaseTracker):
             raise RuntimeError("SparseTTTracker.track called before initialize")
         self.frame_id += 1
         pos, sz = self.state
-        x_crop, scale_x = siamfc_crop(image, pos, sz, self.z_size, x_size=self.x_size, pad_value=self.avg_chans,
-                                      context_amount=self.context_amount)
+        x_crop, scale_x = self._crop(self.prepare_frame(image), pos, sz, self.x_size)
+        if self._step is None:
+            self._step = self.accelerated(self._search_step, "phase 'track'")
         with torch.no_grad(), self._autocast():
-            score, box, extra = self.network(self._to_tensor(x_crop), *self.memory, phase="track")
-        score = score[0, :, 0].float().cpu().numpy()
-        box_cxywh = _xyxy_to_cxywh(box[0].float().cpu().numpy())
-        best, pscore, penalty = self._postprocess_score(score, box_cxywh, sz, scale_x)
-        new_pos, new_sz = self._postprocess_box(best, score, box_cxywh, pos, sz, scale_x, penalty)
+            score, box, extra = self._step(self._to_tensor(x_crop), list(self.memory))
+        score_t = score[0, :, 0].float()
+        box_t = _xyxy_to_cxywh_t(box[0].float())
+        best, pscore, penalty = self._postprocess_score(score_t, box_t, sz, scale_x)
+        # The frame's one device-to-host read: the chosen box (cxywh crop pixels), its score and penalty.
+        picked = torch.cat([box_t.index_select(0, best).view(-1), score_t.index_select(0, best),
+                            penalty.index_select(0, best)]).tolist()
+        picked = np.asarray(picked, dtype=np.float32)  # float32 values, exactly
+        new_pos, new_sz = self._postprocess_box(picked[:4], picked[4], picked[5], pos, sz, scale_x)
         new_pos, new_sz = self._restrict_box(new_pos, new_sz)
         self.state = (new_pos, new_sz)
         out_box = _cxywh_to_xywh(np.concatenate([new_pos, new_sz]))
-        out = {"target_bbox": [float(v) for v in out_box], "best_score": float(score[best])}
+        out = {"target_bbox": [float(v) for v in out_box], "best_score": float(picked[4])}
+        if self.params.extra.get("save_all_boxes") or self.debug_sink is not None:  # full maps: extra reads
+            score, box_cxywh = score_t.cpu().numpy(), box_t.cpu().numpy()
+            pscore, penalty = pscore.cpu().numpy(), penalty.cpu().numpy()
         if self.params.extra.get("save_all_boxes"):
             cx, cy, w, h = self._crop_to_frame(box_cxywh, pos, scale_x)
             all_xywh = np.stack([cx - (w - 1) / 2, cy - (h - 1) / 2, w, h], axis=1)
             out["all_boxes"] = [float(v) for v in all_xywh.reshape(-1)]
             out["all_scores"] = [float(v) for v in pscore]
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
-            self._debug_views(image, out_box, x_crop, score, pscore, penalty, extra)
+            self._debug_views(image, out_box, self.patch_image(x_crop), score, pscore, penalty, extra)
         return out
 
+    def _search_step(self, search: torch.Tensor, memory):
+        """The per-frame network step (what ``--compile`` / ``--cuda_graph`` wrap): phase ``'track'`` on the
+        normalised search crop ``(1, 3, X, X)`` with the template memory -> ``(score, box, extra)``."""
+        return self.network(search, *memory, phase="track")
+
     # -- post-processing (official SparseTTTracker) -------------------------------------------
-    def _postprocess_score(self, score: np.ndarray, box_cxywh: np.ndarray, target_sz: np.ndarray, scale_x):
-        """``(best index, pscore (N,), penalty (N,))`` from score ``(N,)`` and boxes ``(N, 4)`` cxywh (crop px)."""
+    def _postprocess_score(self, score: torch.Tensor, box_cxywh: torch.Tensor, target_sz: np.ndarray, scale_x):
+        """``(best index (1,) int64, pscore (N,) float64, penalty (N,) float32)`` device tensors from the score
+        ``(N,)`` and boxes ``(N, 4)`` cxywh (crop px), in the official numpy dtypes: float32 scores, boxes and
+        penalty (the target's size terms computed on the host in float32, as numpy does), float64 window."""
 
         def change(r):
-            return np.maximum(r, 1.0 / r)
+            return torch.maximum(r, 1.0 / r)
 
         def sz(w, h):
             pad = (w + h) * 0.5
-            return np.sqrt((w + pad) * (h + pad))
+            return (w + pad) * (h + pad)
 
-        target_in_crop = target_sz * scale_x
-        s_c = change(sz(box_cxywh[:, 2], box_cxywh[:, 3]) / sz(target_in_crop[0], target_in_crop[1]))
-        r_c = change((target_in_crop[0] / target_in_crop[1]) / (box_cxywh[:, 2] / box_cxywh[:, 3]))
-        penalty = np.exp(-(r_c * s_c - 1) * self.hyper["PENALTY_K"])
+        target_in_crop = np.asarray(target_sz, dtype=np.float32) * np.float32(scale_x)
+        tw, th = target_in_crop[0], target_in_crop[1]
+        tpad = (tw + th) * np.float32(0.5)
+        target_size = float(np.sqrt((tw + tpad) * (th + tpad)))  # float32 value
+        s_c = change(torch.sqrt(sz(box_cxywh[:, 2], box_cxywh[:, 3])) / target_size)
+        r_c = change(float(tw / th) / (box_cxywh[:, 2] / box_cxywh[:, 3]))
+        penalty = torch.exp(-(r_c * s_c - 1) * self.hyper["PENALTY_K"])
         pscore = penalty * score
         wi = self.hyper["WINDOW_INFLUENCE"]
         pscore = pscore * (1 - wi) + self.window * wi
-        return int(np.argmax(pscore)), pscore, penalty
+        return torch.argmax(pscore).view(1), pscore, penalty
 
-    def _postprocess_box(self, best: int, score, box_cxywh, target_pos, target_sz, scale_x, penalty):
-        """New ``(pos, size)`` in frame pixels: centre taken directly, size smoothed with ``lr``."""
-        pred = box_cxywh[best, :] / np.float32(scale_x)
-        lr = penalty[best] * score[best] * self.hyper["TEST_LR"]
+    def _postprocess_box(self, pred_box: np.ndarray, score_best, penalty_best, target_pos, target_sz, scale_x):
+        """New ``(pos, size)`` in frame pixels from the chosen box ``(4,)`` cxywh (crop px, float32), its score
+        and penalty: centre taken directly, size smoothed with ``lr``."""
+        pred = np.asarray(pred_box, dtype=np.float32) / np.float32(scale_x)
+        lr = np.float32(penalty_best) * np.float32(score_best) * self.hyper["TEST_LR"]
         half = (self.x_size // 2) / scale_x
         res_x = pred[0] + target_pos[0] - half
         res_y = pred[1] + target_pos[1] - half

@@ -19,7 +19,7 @@ import torch
 
 from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, map_box_back, sample_target
+from lib.utils.crop import clip_box, map_box_back
 from lib.utils.merge import merge_template_search
 from lib.utils.misc import NestedTensor, autocast_context
 
@@ -58,30 +58,45 @@ class STARKSTracker(BaseTracker):
         self.state: Optional[List[float]] = None
         self.z_dict1: Dict[str, torch.Tensor] = {}
         self.z_patch_arr: Optional[np.ndarray] = None  # the first template crop (debug views)
+        self._step = None  # the (accelerated) per-frame network step, built at the first frame
 
     # -- helpers shared with STARK-ST ---------------------------------------------------------------
     def _autocast(self):
         return autocast_context(self.device, self.params.precision)
 
-    def _crop(self, image: np.ndarray, box: List[float], factor: float,
-              size: int) -> Tuple[NestedTensor, float, np.ndarray]:
-        """Crop around ``box`` (xywh pixels) and normalise: ``(NestedTensor (1,3,S,S) + mask, resize_factor,
-        the (S, S, 3) uint8 crop)``."""
-        patch, resize_factor, amask = sample_target(image, box, factor, output_sz=size)
-        img, mask = self.preprocessor(patch, amask)
+    def _crop(self, frame, box: List[float], factor: float, size: int) -> Tuple[NestedTensor, float, Any]:
+        """Crop around ``box`` (xywh pixels) and normalise (on the device on CUDA, see
+        :meth:`~lib.test.tracker.base.BaseTracker.crop_normalized`): ``(NestedTensor (1,3,S,S) + mask,
+        resize_factor, the crop for debug views)``."""
+        img, mask, resize_factor, patch = self.crop_normalized(frame, box, factor, size, self.preprocessor)
         return NestedTensor(img, mask), resize_factor, patch
 
     @torch.no_grad()
-    def _template_features(self, image: np.ndarray, box: List[float]) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
+    def _template_features(self, frame, box: List[float]) -> Tuple[Dict[str, torch.Tensor], Optional[np.ndarray]]:
         """Backbone output of the template crop around ``box`` (``{'feat', 'mask', 'pos'}``, 64 tokens) and
-        the crop itself (``(S, S, 3)`` uint8)."""
-        template, _, patch = self._crop(image, box, self.template_factor, self.template_size)
+        the crop itself (``(S, S, 3)`` uint8; only kept with a debug level, the device crop stays there
+        otherwise)."""
+        template, _, patch = self._crop(frame, box, self.template_factor, self.template_size)
         with self._autocast():
-            return self.network.forward_backbone(template), patch
+            feats = self.network.forward_backbone(template)
+        return feats, self._keep_patch(patch)
 
-    def _map_prediction(self, pred_boxes: torch.Tensor, resize_factor: float, H: int, W: int) -> List[float]:
-        """Mean of the ``(N, 4)`` normalised cxcywh boxes -> clipped xywh box in image pixels."""
-        pred_box = (pred_boxes.float().mean(dim=0) * self.search_size / resize_factor).tolist()
+    def _keep_patch(self, patch) -> Optional[np.ndarray]:
+        """A crop kept for the debug views: the cv2 crop as it is; a device crop only with a debug level
+        (copying it to the host would cost a transfer per crop)."""
+        if isinstance(patch, np.ndarray):
+            return patch
+        return self.patch_image(patch) if self.debug else None
+
+    def _frame_values(self, out_dict: Dict[str, torch.Tensor], resize_factor: float) -> torch.Tensor:
+        """The per-frame numbers the host needs, as one device tensor read in ONE transfer: the mean of the
+        ``(N, 4)`` normalised cxcywh boxes scaled to image pixels (crop-relative). STARK-ST appends its
+        confidence."""
+        pred_boxes = out_dict["pred_boxes"].view(-1, 4)
+        return pred_boxes.float().mean(dim=0) * self.search_size / resize_factor
+
+    def _map_prediction(self, pred_box: List[float], resize_factor: float, H: int, W: int) -> List[float]:
+        """Crop-relative cxcywh box (image-scale pixels) -> clipped xywh box in image pixels."""
         return clip_box(map_box_back(pred_box, self.state, self.search_size, resize_factor), H, W, margin=CLIP_MARGIN)
 
     def _all_boxes(self, pred_boxes: torch.Tensor, resize_factor: float) -> List[float]:
@@ -94,20 +109,21 @@ class STARKSTracker(BaseTracker):
         scaled = pred_boxes.float() * self.search_size / resize_factor
         return [v for box in scaled.tolist() for v in map_box_back(box, self.state, self.search_size, resize_factor)]
 
-    def _show_debug(self, image: np.ndarray, x_patch: np.ndarray) -> None:
+    def _show_debug(self, image: np.ndarray, x_patch) -> None:
         """Views: Tracking (the frame and the box), template, search_region (STARK has no score map: its
         corner head gives the box directly)."""
         self.debug_show((image, self.state), "Tracking", 1, "Tracking")
         self.debug_show(self.z_patch_arr, "image", 1, "template")
-        self.debug_show(x_patch, "image", 1, "search_region")
+        self.debug_show(self.patch_image(x_patch), "image", 1, "search_region")
 
     # -- hooks STARK-ST overrides ----------------------------------------------------------------------
     def _templates(self) -> List[Dict[str, torch.Tensor]]:
         """Cached template features in token order (search goes last)."""
         return [self.z_dict1]
 
-    def _on_new_state(self, image: np.ndarray, out_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
-        """Work after the box of a frame is known; returns extra output fields (none for STARK-S)."""
+    def _on_new_state(self, frame, values: List[float]) -> Dict[str, Any]:
+        """Work after the box of a frame is known (``values``: :meth:`_frame_values` read on the host; ``frame``:
+        :meth:`prepare_frame`'s result); returns extra output fields (none for STARK-S)."""
         return {}
 
     # -- tracking API -------------------------------------------------------------------------------
@@ -125,7 +141,7 @@ class STARKSTracker(BaseTracker):
             ValueError: an invalid initial box (see :func:`check_init_box`).
         """
         box = check_init_box(info["init_bbox"], image.shape)
-        self.z_dict1, self.z_patch_arr = self._template_features(image, box)
+        self.z_dict1, self.z_patch_arr = self._template_features(self.prepare_frame(image), box)
         self.state = box
         self.frame_id = 0
         if self.save_all_boxes:
@@ -133,16 +149,26 @@ class STARKSTracker(BaseTracker):
         return None
 
     @torch.no_grad()
-    def _run_search(self, image: np.ndarray) -> Tuple[Dict[str, torch.Tensor], float, np.ndarray]:
+    def _run_search(self, frame) -> Tuple[Dict[str, torch.Tensor], float, Any]:
         """Search crop around the current state, backbone, transformer and heads: ``(out_dict, resize_factor,
         search crop)``."""
-        search, resize_factor, x_patch = self._crop(image, self.state, self.search_factor, self.search_size)
-        heads = {"run_box_head": True, "run_cls_head": True} if self.run_cls_head else {"run_box_head": True}
+        search, resize_factor, x_patch = self._crop(frame, self.state, self.search_factor, self.search_size)
+        if self._step is None:
+            self._step = self.accelerated(self._search_step, "search backbone + transformer")
         with self._autocast():
-            x_dict = self.network.forward_backbone(search)
-            seq_dict = merge_template_search(self._templates() + [x_dict])
-            out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, **heads)
+            out_dict = self._step(search.tensors, search.mask, self._templates())
         return out_dict, resize_factor, x_patch
+
+    def _search_step(self, img: torch.Tensor, mask: torch.Tensor,
+                     templates: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+        """The per-frame network step (tensors in, tensors out; what ``--compile`` / ``--cuda_graph`` wrap):
+        search backbone on ``img`` ``(1, 3, S, S)`` / ``mask`` ``(1, S, S)``, tokens ``[templates..., search]``
+        (the templates' cached backbone outputs), transformer and heads -> ``out_dict``."""
+        heads = {"run_box_head": True, "run_cls_head": True} if self.run_cls_head else {"run_box_head": True}
+        x_dict = self.network.forward_backbone(NestedTensor(img, mask))
+        seq_dict = merge_template_search(list(templates) + [x_dict])
+        out_dict, _, _ = self.network.forward_transformer(seq_dict=seq_dict, **heads)
+        return out_dict
 
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Track one frame.
@@ -157,12 +183,13 @@ class STARKSTracker(BaseTracker):
             raise RuntimeError(f"{type(self).__name__}: call initialize() before track()")
         H, W = image.shape[:2]
         self.frame_id += 1
-        out_dict, resize_factor, x_patch = self._run_search(image)
-        pred_boxes = out_dict["pred_boxes"].view(-1, 4)
-        self.state = self._map_prediction(pred_boxes, resize_factor, H, W)
-        out = {"target_bbox": self.state, **self._on_new_state(image, out_dict)}
+        frame = self.prepare_frame(image)
+        out_dict, resize_factor, x_patch = self._run_search(frame)
+        values = self._frame_values(out_dict, resize_factor).tolist()  # the frame's one device-to-host read
+        self.state = self._map_prediction(values[:4], resize_factor, H, W)
+        out = {"target_bbox": self.state, **self._on_new_state(frame, values)}
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
             self._show_debug(image, x_patch)
         if self.save_all_boxes:
-            out["all_boxes"] = self._all_boxes(pred_boxes, resize_factor)
+            out["all_boxes"] = self._all_boxes(out_dict["pred_boxes"].view(-1, 4), resize_factor)
         return out

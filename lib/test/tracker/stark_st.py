@@ -72,23 +72,29 @@ class STARKSTTracker(STARKSTracker):
     def _templates(self) -> List[Dict[str, torch.Tensor]]:
         return list(self.z_dict_list)
 
-    def _on_new_state(self, image: np.ndarray, out_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
-        """Confidence of the frame, and the template update(s) due at this frame when confident.
+    def _frame_values(self, out_dict: Dict[str, torch.Tensor], resize_factor: float) -> torch.Tensor:
+        """STARK-S's box followed by the confidence (sigmoid of the score head's logit): box and score reach
+        the host in one transfer."""
+        box = super()._frame_values(out_dict, resize_factor)
+        return torch.cat([box, out_dict["pred_logits"].float().view(-1)[:1].sigmoid()])
+
+    def _on_new_state(self, frame, values: List[float]) -> Dict[str, Any]:
+        """Confidence of the frame (``values[4]``), and the template update(s) due at this frame when confident.
 
         Returns:
             ``{'conf_score': float}`` (sigmoid of the score head's logit).
         """
-        conf_score = out_dict["pred_logits"].float().view(-1).sigmoid().item()
+        conf_score = values[4]
         self.conf_history.append(conf_score)
         self._updated_now = []
         for idx, interval in enumerate(self.update_intervals):
             if self.frame_id % interval == 0 and conf_score > UPDATE_THRESHOLD:
-                self.z_dict_list[idx + 1], self.z_patch_list[idx + 1] = self._template_features(image, self.state)
+                self.z_dict_list[idx + 1], self.z_patch_list[idx + 1] = self._template_features(frame, self.state)
                 self.update_frames[idx] = self.frame_id
                 self._updated_now.append(idx + 1)
         return {"conf_score": conf_score}
 
-    def _show_debug(self, image: np.ndarray, x_patch: np.ndarray) -> None:
+    def _show_debug(self, image: np.ndarray, x_patch) -> None:
         """STARK-S's views plus: ``confidence`` (the score head's confidence per frame), ``template_update``
         (this frame's confidence, the threshold, the dynamic templates replaced now and the frame of each
         one's last update) and ``dynamic_templates`` (the template crops in token order: the first

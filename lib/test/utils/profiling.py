@@ -33,7 +33,7 @@ from lib.models.profiling import ProfileStep
 from lib.utils.misc import autocast_context
 
 __all__ = ["profiling_step", "count_parameters", "count_macs", "time_forward", "time_calls", "time_tracker",
-           "hardware_info", "LatencyStats", "load_sequence_frames", "append_csv_row"]
+           "hardware_info", "LatencyStats", "load_sequence_frames", "append_csv_row", "load_average"]
 
 
 @dataclass
@@ -52,6 +52,10 @@ class LatencyStats:
         return statistics.fmean(self.times_ms)
 
     @property
+    def p10(self) -> float:
+        return float(np.percentile(self.times_ms, 10))
+
+    @property
     def p90(self) -> float:
         return float(np.percentile(self.times_ms, 90))
 
@@ -61,8 +65,8 @@ class LatencyStats:
 
     def summary(self) -> str:
         cpu = f"; process CPU time median {self.cpu_median:.2f} ms" if self.cpu_ms else ""
-        return (f"median {self.median:.2f} ms (mean {self.mean:.2f}, p90 {self.p90:.2f}, min {min(self.times_ms):.2f}, "
-                f"n={len(self.times_ms)}) = {1000.0 / self.median:.2f} /s{cpu}")
+        return (f"median {self.median:.2f} ms (p10 {self.p10:.2f}, p90 {self.p90:.2f}, mean {self.mean:.2f}, "
+                f"min {min(self.times_ms):.2f}, n={len(self.times_ms)}) = {1000.0 / self.median:.2f} /s{cpu}")
 
 
 def profiling_step(script: str, net: nn.Module, cfg, device, dataset_name: Optional[str] = None) -> ProfileStep:
@@ -218,11 +222,14 @@ def _cpu_name() -> str:
 
 
 def hardware_info(device: torch.device) -> Dict[str, str]:
-    """Device name, CPU, core count, torch version, intra-op threads and load average."""
+    """Device name, CPU, core count, torch and CUDA versions, intra-op threads and load average."""
     info = {
         "device": str(device),
         "cpu": f"{_cpu_name()} ({os.cpu_count()} logical cores)",
         "torch": torch.__version__,
+        "cuda": (f"{torch.version.cuda} (runtime of the torch build; "
+                 f"{'available' if torch.cuda.is_available() else 'no GPU visible'})"
+                 if torch.version.cuda else "none"),
         "threads": str(torch.get_num_threads()),
     }
     if device.type == "cuda":
@@ -230,6 +237,14 @@ def hardware_info(device: torch.device) -> Dict[str, str]:
     if hasattr(os, "getloadavg"):
         info["load average (1/5/15 min)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     return info
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load average (``os.getloadavg``), or ``n/a``: speed figures on a shared machine
+    are read against it."""
+    if hasattr(os, "getloadavg"):
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return "n/a"
 
 
 def append_csv_row(path: str, row: Dict[str, Any]) -> None:
