@@ -352,10 +352,10 @@ class BatchedStepMixin:
     def _network_step(self):
         """:meth:`network_forward`, compiled / graph-captured as the parameters ask (:meth:`accelerated`);
         built once and shared by the slots made with :meth:`new_slot`."""
-        step = getattr(self, "_accelerated_network_forward", None)
-        if step is None:
-            step = self._accelerated_network_forward = self.accelerated(self.network_forward, "network forward")
-        return step
+        shared = self.__dict__.setdefault("_shared_steps", {})  # the same dict in every slot (shallow copies)
+        if "network_forward" not in shared:
+            shared["network_forward"] = self.accelerated(self.network_forward, "network forward")
+        return shared["network_forward"]
 
     def new_slot(self) -> "BaseTracker":
         """A tracker for another sequence that shares this one's network, pre-processing and constants
@@ -391,6 +391,7 @@ class BaseTracker(BatchedStepMixin):
         self.frame_id = 0
         self.debug_sink = None  # attached by the runner when debug > 0 (lib/test/utils/debug)
         self._debug_gt = None
+        self._shared_steps: Dict[str, Any] = {}  # accelerated network steps, shared with new_slot() copies
         #: crop on the device (lib.utils.crop.sample_target_tensor) instead of with cv2 on the host: the
         #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
         #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
