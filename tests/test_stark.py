@@ -26,8 +26,9 @@ ALL = [(s, c) for s, names in CONFIGS.items() for c in names]
 
 # -- configs ----------------------------------------------------------------------------------------
 def test_every_official_config_is_shipped():
+    # besides the official configs only the small CPU training config (tests, demo) is shipped
     for script, names in CONFIGS.items():
-        assert list_configs(script) == sorted(names)
+        assert sorted(set(list_configs(script)) - {"tiny_cpu"}) == sorted(names)
 
 
 def test_config_values_and_update_interval_fallbacks():

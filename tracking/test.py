@@ -4,10 +4,15 @@
         [--num_gpus G] [--runid K] [--debug L] [--checkpoint PATH] [--device DEV] [--precision fp32|fp16|bf16]
         [--compile] [--cuda_graph]
         [--dataset_path DIR] [--tracker_module MODULE] [--visdom_server HOST --visdom_port PORT]
+        [--batch_sequences B]
 
 Results: <results_path>/<tracker>/<config>[_<runid:03d>]/<seq>.txt (+ <seq>_time.txt); GOT-10k and
 TrackingNet in the got10k/ and trackingnet/ sub-folders. Finished sequences are skipped, so rerunning
-the same command resumes a killed run. Exit status: 0 if every sequence finished, 1 if any failed,
+the same command resumes a killed run. --batch_sequences B > 1 (batched evaluation, for benchmark throughput
+on a GPU; OSTrack and GRM) tracks B sequences per worker in lockstep with one batched network forward per
+step; the boxes equal those of B = 1 up to the float rounding of batched matrix products (see
+lib/test/evaluation/batched.py), and <seq>_time.txt holds the step time divided by the sequences in it.
+Exit status: 0 if every sequence finished, 1 if any failed,
 2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder).
 """
 
@@ -36,33 +41,24 @@ def main(argv=None) -> int:
                         help="import this module first (it registers extra trackers); repeatable")
     parser.add_argument("--visdom_server", default=None, help="visdom server for --debug views")
     parser.add_argument("--visdom_port", type=int, default=None, help="visdom port for --debug views")
+    parser.add_argument("--batch_sequences", type=int, default=1,
+                        help="sequences tracked in lockstep per worker with one batched forward per step (default 1)")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
     parser.add_argument("--cuda_graph", action="store_true",
                         help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
     args = parser.parse_args(argv)
 
-    import inspect
-
     from lib.test.evaluation.running import SetupError, run_tracker
 
-    # --compile / --cuda_graph reach TrackerParams through its extra options (TrackerParams.create moves
-    # them into its compile / cuda_graph fields); the runner forwards them when it takes ``tracker_extra``.
-    accel = {k: True for k in ("compile", "cuda_graph") if getattr(args, k)}
-    kwargs = {}
-    if accel:
-        if "tracker_extra" not in inspect.signature(run_tracker).parameters:
-            print("test.py: error: --compile/--cuda_graph need run_tracker(..., tracker_extra=) in "
-                  "lib/test/evaluation/running.py (merged into the TrackerParams extra options)", file=sys.stderr)
-            return 2
-        kwargs["tracker_extra"] = accel
     try:
         results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,
                               sequence=args.sequence, run_id=args.runid, debug=args.debug, threads=args.threads,
                               num_gpus=args.num_gpus, checkpoint=args.checkpoint, device=args.device,
                               precision=args.precision, dataset_path=args.dataset_path,
                               tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
-                              visdom_port=args.visdom_port, progress=not args.no_progress, **kwargs)
+                              visdom_port=args.visdom_port, progress=not args.no_progress,
+                              batch_sequences=args.batch_sequences, compile=args.compile, cuda_graph=args.cuda_graph)
     except SetupError as exc:
         print(f"test.py: error: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,11 @@
   then exits with status 1). A later successful run removes the stale log.
 - ``debug > 0`` follows the official toolkits: existing results are not skipped, nothing is written
   and exceptions propagate (so a debugger stops at them).
+- ``batch_sequences = B > 1`` (batched evaluation, trackers with the batched-step protocol of
+  ``lib/test/tracker/base.py``): each worker tracks its sequences in lockstep slots of B with one batched
+  network forward per step (:mod:`lib.test.evaluation.batched`); skipping, atomic result files and
+  failure reports are as above; a ``<seq>_time.txt`` holds the initialisation time for frame 0 and, for
+  every tracked frame, the step time divided by the number of sequences in that step.
 - A tqdm bar counts finished jobs and shows the frames per second of the last sequence and of all
   sequences tracked so far.
 """
@@ -31,7 +36,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from itertools import product
-from typing import Iterable, List, Optional, Sequence as Seq
+from typing import Callable, Dict, Iterable, List, Optional, Sequence as Seq, Tuple
 
 import numpy as np
 
@@ -41,7 +46,7 @@ from .data import Sequence
 from .tracker import Tracker
 
 __all__ = ["SequenceResult", "run_sequence", "run_dataset", "save_tracker_output", "worker_device", "run_tracker",
-           "SetupError"]
+           "SetupError", "run_sequences_batched", "check_batching"]
 
 
 @dataclass
@@ -89,6 +94,7 @@ def save_tracker_output(seq: Sequence, tracker: Tracker, output: dict) -> None:
 _WORKER_INDEX: Optional[int] = None
 _WORKER_GPUS: Optional[int] = None
 _WORKER_DEVICE: Optional[str] = None
+_WORKER_PROGRESS = None  # multiprocessing queue of finished SequenceResults (batched workers)
 
 
 def worker_device(index: int, num_gpus: Optional[int], device: Optional[str] = None) -> str:
@@ -104,8 +110,9 @@ def worker_device(index: int, num_gpus: Optional[int], device: Optional[str] = N
     return f"cuda:{index % count}" if count > 0 else "cpu"
 
 
-def _init_worker(counter, num_gpus, device, threads_per_worker, plugin_env):
-    global _WORKER_INDEX, _WORKER_GPUS, _WORKER_DEVICE
+def _init_worker(counter, num_gpus, device, threads_per_worker, plugin_env, progress_queue=None):
+    global _WORKER_INDEX, _WORKER_GPUS, _WORKER_DEVICE, _WORKER_PROGRESS
+    _WORKER_PROGRESS = progress_queue
     with counter.get_lock():
         _WORKER_INDEX = counter.value
         counter.value += 1
@@ -141,22 +148,33 @@ def run_sequence(seq: Sequence, tracker: Tracker, debug: int = 0, device: Option
         output = tracker.run_sequence(seq, debug=debug, device=device)
         save_tracker_output(seq, tracker, output)
     except Exception as exc:  # one sequence must not stop the run
-        tb = traceback.format_exc()
-        error = f"{type(exc).__name__}: {exc}"
-        log = files["error_log"]
-        try:
-            with atomic_write(log) as f:
-                f.write(f"tracker {tracker.name} {tracker.parameter_name} run_id={tracker.run_id} sequence {seq.name} "
-                        f"device {device}\n{tb}")
-        except OSError:
-            log = None
-        print(f"\nFAILED {label} {seq.name}: {error}" + (f" (traceback in {log})" if log else "") + f"\n{tb}",
-              file=sys.stderr, flush=True)
-        return SequenceResult(seq.name, label, "failed", error=error, error_log=log, device=str(device or ""))
+        return _failed(seq, tracker, exc, traceback.format_exc(), device)
+    return _done(seq, tracker, output, device)
+
+
+def _failed(seq: Sequence, tracker: Tracker, exc: BaseException, tb: str, device) -> SequenceResult:
+    """Report a failed job: traceback to ``<seq>_error.log`` and stderr."""
+    label = os.path.relpath(tracker.results_dir, tracker.results_path)
+    error = f"{type(exc).__name__}: {exc}"
+    log = tracker.result_files(seq)["error_log"]
+    try:
+        with atomic_write(log) as f:
+            f.write(f"tracker {tracker.name} {tracker.parameter_name} run_id={tracker.run_id} sequence {seq.name} "
+                    f"device {device}\n{tb}")
+    except OSError:
+        log = None
+    print(f"\nFAILED {label} {seq.name}: {error}" + (f" (traceback in {log})" if log else "") + f"\n{tb}",
+          file=sys.stderr, flush=True)
+    return SequenceResult(seq.name, label, "failed", error=error, error_log=log, device=str(device or ""))
+
+
+def _done(seq: Sequence, tracker: Tracker, output: dict, device) -> SequenceResult:
+    """Report a finished job whose results are saved; remove a stale error log."""
+    files = tracker.result_files(seq)
     if os.path.isfile(files["error_log"]):
         os.remove(files["error_log"])
-    return SequenceResult(seq.name, label, "done", len(output["time"]), float(sum(output["time"])),
-                          device=str(device or ""))
+    return SequenceResult(seq.name, os.path.relpath(tracker.results_dir, tracker.results_path), "done",
+                          len(output["time"]), float(sum(output["time"])), device=str(device or ""))
 
 
 def _run_job(job) -> SequenceResult:
@@ -164,10 +182,86 @@ def _run_job(job) -> SequenceResult:
     return run_sequence(seq, tracker, debug=debug, device=_WORKER_DEVICE)
 
 
+# -- batched jobs (--batch_sequences B > 1) ----------------------------------------------------------------
+def check_batching(tracker_name: str) -> None:
+    """Raise :class:`~lib.test.tracker.base.BatchingNotSupportedError` unless the class of ``tracker_name``
+    implements the batched-step protocol (``supports_batching``); the message lists the trackers that do."""
+    from lib.test.tracker import get_tracker_class, list_trackers
+    from lib.test.tracker.base import BatchingNotSupportedError
+
+    if getattr(get_tracker_class(tracker_name), "supports_batching", False):
+        return
+    supported = []
+    for name in list_trackers():
+        try:
+            if getattr(get_tracker_class(name), "supports_batching", False):
+                supported.append(name)
+        except Exception:  # a registered tracker that cannot be imported here is not offered
+            continue
+    raise BatchingNotSupportedError(
+        f"tracker '{tracker_name}' does not support batched evaluation (--batch_sequences > 1): its class "
+        f"{get_tracker_class(tracker_name).__name__} does not implement the batched-step protocol of "
+        f"lib/test/tracker/base.py. Trackers that do: {', '.join(supported) or 'none'}. "
+        f"Run it with --batch_sequences 1.")
+
+
+def run_sequences_batched(sequences: Seq[Sequence], tracker: Tracker, batch_size: int, device: Optional[str],
+                          report: Callable[[SequenceResult], None], decoders: int = 4) -> None:
+    """Track ``sequences`` (results not on disk) with ``tracker`` in lockstep slots of ``batch_size``
+    (:func:`lib.test.evaluation.batched.track_sequences_batched`); each finished sequence's results are saved
+    atomically (:func:`save_tracker_output`) and every job is passed to ``report`` as it ends."""
+    from .batched import track_sequences_batched
+
+    def make_lead():
+        return tracker.create_tracker(tracker.get_parameters(device=device))
+
+    def on_done(seq: Sequence, output: dict) -> None:
+        try:
+            save_tracker_output(seq, tracker, output)
+        except Exception as exc:
+            report(_failed(seq, tracker, exc, traceback.format_exc(), device))
+            return
+        report(_done(seq, tracker, output, device))
+
+    def on_failed(seq: Sequence, exc: BaseException, tb: str) -> None:
+        report(_failed(seq, tracker, exc, tb, device))
+
+    track_sequences_batched(make_lead, sequences, batch_size, on_done, on_failed, decoders=decoders)
+
+
+def _group_by_tracker(jobs) -> List[Tuple[Tracker, List[Sequence]]]:
+    groups: Dict[int, Tuple[Tracker, List[Sequence]]] = {}
+    for seq, trk in jobs:
+        groups.setdefault(id(trk), (trk, []))[1].append(seq)
+    return list(groups.values())
+
+
+def _run_batched_chunk(chunk, batch_size: int) -> List[SequenceResult]:
+    """Worker side: the (sequence, tracker) jobs of one worker, batched per tracker; every finished job is also
+    put on the progress queue."""
+    results: List[SequenceResult] = []
+
+    def report(res: SequenceResult) -> None:
+        results.append(res)
+        if _WORKER_PROGRESS is not None:
+            _WORKER_PROGRESS.put(res)
+
+    for trk, seqs in _group_by_tracker(chunk):
+        run_sequences_batched(seqs, trk, batch_size, _WORKER_DEVICE, report)
+    return results
+
+
 # -- datasets -----------------------------------------------------------------------------------------
 def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int = 0, threads: int = 0,
-                num_gpus: Optional[int] = None, device: Optional[str] = None, progress: bool = True) -> List[SequenceResult]:
+                num_gpus: Optional[int] = None, device: Optional[str] = None, progress: bool = True,
+                batch_sequences: int = 1) -> List[SequenceResult]:
     """Run every tracker on every sequence (sequence-major order, as the official runner).
+
+    With ``batch_sequences`` B > 1 (batched evaluation) the jobs whose results are not on disk are split
+    round-robin over the workers (this process for ``threads == 0``); each worker tracks its sequences of a
+    tracker in lockstep slots of B with one batched network forward per step (:func:`run_sequences_batched`,
+    :mod:`lib.test.evaluation.batched`). Result files, skipping and failure reports are as for B = 1; the
+    per-frame times are the step time divided by the sequences in the step.
 
     Args:
         dataset: sequences.
@@ -177,12 +271,26 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
         num_gpus: GPUs to spread workers over (default: all visible); ignored without CUDA.
         device: force one device (``cpu``, ``cuda:1``) for every job.
         progress: show the tqdm bar (on stderr).
+        batch_sequences: B, sequences tracked in lockstep per worker (1 = one sequence at a time).
 
     Returns:
         One :class:`SequenceResult` per job, in completion order.
+
+    Raises:
+        ValueError: ``batch_sequences < 1``, or > 1 together with ``debug > 0`` (the debug views follow one
+            sequence); BatchingNotSupportedError: B > 1 for a tracker without the batched-step protocol.
     """
     from tqdm import tqdm
 
+    batch_sequences = int(batch_sequences)
+    if batch_sequences < 1:
+        raise ValueError(f"batch_sequences must be >= 1, got {batch_sequences}")
+    if batch_sequences > 1:
+        if debug:
+            raise ValueError("--debug and --batch_sequences > 1 cannot be combined (the debug views follow one "
+                             "sequence at a time); use --batch_sequences 1")
+        for trk in trackers:
+            check_batching(trk.name)
     sequences = list(dataset)
     jobs = [(seq, trk, debug) for seq, trk in product(sequences, trackers)]
     results: List[SequenceResult] = []
@@ -206,7 +314,9 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
 
     start = time.time()
     try:
-        if threads <= 0:
+        if batch_sequences > 1:
+            _run_batched_jobs(jobs, record, batch_sequences, threads, num_gpus, device)
+        elif threads <= 0:
             dev = worker_device(0, num_gpus, device)
             for seq, trk, dbg in jobs:
                 record(run_sequence(seq, trk, debug=dbg, device=dev))
@@ -245,6 +355,79 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
     return results
 
 
+def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size: int, threads: int,
+                      num_gpus: Optional[int], device: Optional[str]) -> None:
+    """The ``batch_sequences > 1`` part of :func:`run_dataset`: skip finished jobs, spread the others over the
+    workers, record each job as it ends (workers report through a queue)."""
+    todo = []
+    for seq, trk, _ in jobs:
+        if os.path.isfile(trk.result_files(seq)["boxes"]):
+            record(SequenceResult(seq.name, os.path.relpath(trk.results_dir, trk.results_path), "skipped"))
+        else:
+            todo.append((seq, trk))
+    if not todo:
+        return
+    if threads <= 0:
+        dev = worker_device(0, num_gpus, device)
+        for trk, seqs in _group_by_tracker(todo):
+            run_sequences_batched(seqs, trk, batch_size, dev, record)
+        return
+
+    import queue as queue_module
+
+    from lib.test.tracker import TRACKER_MODULES_ENV
+
+    ctx = multiprocessing.get_context("spawn")
+    counter = ctx.Value("i", 0)
+    progress_queue = ctx.Queue()
+    workers = max(1, min(threads, len(todo)))
+    threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+    chunks = [todo[k::workers] for k in range(workers)]
+    recorded = set()
+
+    def key(res_or_job) -> Tuple[str, str]:
+        if isinstance(res_or_job, SequenceResult):
+            return res_or_job.tracker, res_or_job.sequence
+        seq, trk = res_or_job
+        return os.path.relpath(trk.results_dir, trk.results_path), seq.name
+
+    def record_once(res: SequenceResult) -> None:
+        if key(res) not in recorded:
+            recorded.add(key(res))
+            record(res)
+
+    def drain(timeout: float) -> None:
+        try:
+            res = progress_queue.get(timeout=timeout)
+            record_once(res)
+            while True:
+                record_once(progress_queue.get_nowait())
+        except queue_module.Empty:
+            pass
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(counter, num_gpus, device, threads_per_worker,
+                                       os.environ.get(TRACKER_MODULES_ENV, ""), progress_queue)) as pool:
+        futures = {pool.submit(_run_batched_chunk, chunk, batch_size): chunk for chunk in chunks}
+        try:
+            while futures:
+                drain(0.2)
+                for fut in [f for f in futures if f.done()]:
+                    chunk = futures.pop(fut)
+                    try:
+                        for res in fut.result():  # results the queue has not delivered yet
+                            record_once(res)
+                    except BrokenProcessPool as exc:
+                        for job in chunk:  # a worker died: its unfinished sequences fail; a rerun resumes them
+                            if key(job) not in recorded:
+                                record_once(SequenceResult(job[0].name, key(job)[0], "failed",
+                                                           error=f"worker process died before finishing this "
+                                                                 f"sequence ({exc})"))
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)  # finished results stay; a rerun resumes
+            raise
+
+
 # -- the test.py entry point ------------------------------------------------------------------------------
 class SetupError(RuntimeError):
     """A run that cannot start: unknown tracker/dataset/sequence, a local.py field or dataset folder that
@@ -256,21 +439,24 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                 checkpoint: Optional[str] = None, device: Optional[str] = None, precision: str = "fp32",
                 dataset_path: Optional[str] = None, tracker_modules: Seq[str] = (),
                 visdom_server: Optional[str] = None, visdom_port: Optional[int] = None, progress: bool = True,
-                results_path: Optional[str] = None) -> List[SequenceResult]:
+                results_path: Optional[str] = None, batch_sequences: int = 1, compile: bool = False,
+                cuda_graph: bool = False) -> List[SequenceResult]:
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
     a wrong name or a missing checkpoint fails at once. A dataset folder that holds only part of the
     benchmark (sequences of the official list without their annotation file) is run on the sequences
     present, and one line on stderr says how many of the benchmark's sequences are missing and where
-    they were looked for; a folder with none of them is a :class:`SetupError`.
+    they were looked for; a folder with none of them is a :class:`SetupError`. ``batch_sequences`` > 1: batched
+    evaluation (see :func:`run_dataset`). ``compile`` / ``cuda_graph``: the tracker's per-frame network step
+    compiled with ``torch.compile`` / captured into a CUDA graph (:class:`~lib.test.tracker.base.TrackerParams`).
 
     Raises:
         SetupError: everything that prevents the run from starting (message names the cause).
     """
     from lib.config import ConfigError
     from lib.test.tracker import UnknownTrackerError, add_tracker_module
-    from lib.test.tracker.base import MissingCheckpointError
+    from lib.test.tracker.base import BatchingNotSupportedError, MissingCheckpointError
     from lib.utils.local_settings import SettingsError
 
     from .annotations import AnnotationError, DatasetFolderError
@@ -279,8 +465,15 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     try:
         for module in tracker_modules:
             add_tracker_module(module)
+        if int(batch_sequences) < 1:
+            raise ValueError(f"--batch_sequences must be >= 1, got {batch_sequences}")
+        if int(batch_sequences) > 1:
+            if debug:
+                raise ValueError("--debug and --batch_sequences > 1 cannot be combined (the debug views follow one "
+                                 "sequence at a time); use --batch_sequences 1")
+            check_batching(tracker_name)
         key = canonical_name(dataset_name)
-        extra = {}
+        extra = {k: True for k, on in (("compile", compile), ("cuda_graph", cuda_graph)) if on}
         if visdom_server is not None or visdom_port is not None:
             extra["visdom_info"] = {"server": visdom_server or "127.0.0.1", "port": int(visdom_port or 8097)}
         tracker = Tracker(tracker_name, tracker_param, key, run_id, checkpoint=checkpoint, results_path=results_path,
@@ -298,7 +491,8 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             if report:  # a partial copy of the benchmark: run what is there, say so once
                 print(f"note: {report}", file=sys.stderr, flush=True)
     except (UnknownTrackerError, UnknownDatasetError, SettingsError, DatasetFolderError, AnnotationError,
-            MissingCheckpointError, ConfigError, ImportError, IndexError, KeyError, ValueError) as exc:
+            MissingCheckpointError, ConfigError, ImportError, IndexError, KeyError, ValueError,
+            BatchingNotSupportedError) as exc:
         raise SetupError(str(exc)) from exc
     return run_dataset(sequences, [tracker], debug=debug, threads=threads, num_gpus=num_gpus, device=device,
-                       progress=progress)
+                       progress=progress, batch_sequences=batch_sequences)

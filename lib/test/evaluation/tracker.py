@@ -24,7 +24,8 @@ from lib.utils.image import imread_rgb
 
 from .data import Sequence
 
-__all__ = ["Tracker", "trackerlist", "TrackerOutputError"]
+__all__ = ["Tracker", "trackerlist", "TrackerOutputError", "track_sequence", "initialize_sequence",
+           "check_track_output"]
 
 
 class TrackerOutputError(RuntimeError):
@@ -152,6 +153,45 @@ def _as_box(value: Any, frame: int, seq: Sequence) -> List[float]:
     return [float(v) for v in box]
 
 
+def check_track_output(out: Any, frame: int, seq: Sequence) -> List[float]:
+    """The box ``[x, y, w, h]`` of a ``track`` result.
+
+    Raises:
+        TrackerOutputError: not a dict with ``'target_bbox'``, or a box that is not 4 finite numbers (the
+            message names sequence and frame).
+    """
+    if not isinstance(out, dict) or "target_bbox" not in out:
+        raise TrackerOutputError(f"sequence '{seq.name}', frame {frame}: track() must return a dict with "
+                                 f"'target_bbox', got {type(out).__name__}")
+    return _as_box(out["target_bbox"], frame, seq)
+
+
+def initialize_sequence(tracker, seq: Sequence, image: np.ndarray):
+    """Check ``seq``'s first-frame box against its first ``image`` and initialise ``tracker`` (timed).
+
+    Returns:
+        ``(out, boxes, times)``: ``initialize``'s output dict (``{}`` for None), ``[frame-0 box]`` (the init
+        box, or the ``target_bbox`` that ``initialize`` returns) and ``[initialisation seconds]``.
+
+    Raises:
+        RuntimeError: no frames or no first-frame box; ValueError: a box that cannot initialise a tracker
+        (the message names the sequence); TrackerOutputError; whatever ``initialize`` raises.
+    """
+    if not seq.frames:
+        raise RuntimeError(f"sequence '{seq.name}' has no frames (its image folder is missing or empty)")
+    init_info = seq.init_info()
+    if "init_bbox" not in init_info:
+        raise RuntimeError(f"sequence '{seq.name}' has no first-frame box")
+    try:
+        check_init_box(init_info["init_bbox"], image.shape)
+    except ValueError as exc:
+        raise ValueError(f"sequence '{seq.name}': cannot initialise: {exc}") from None
+    start = time.perf_counter()
+    out = tracker.initialize(image, init_info) or {}
+    elapsed = time.perf_counter() - start
+    return out, [_as_box(out.get("target_bbox", init_info["init_bbox"]), 0, seq)], [elapsed]
+
+
 def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
     """Run an already built tracker over ``seq`` (see :meth:`Tracker.run_sequence`).
 
@@ -174,21 +214,10 @@ def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
         if debug > 0 and hasattr(tracker, "debug_frame_done"):
             tracker.debug_frame_done()
 
-    init_info = seq.init_info()
-    if "init_bbox" not in init_info:
-        raise RuntimeError(f"sequence '{seq.name}' has no first-frame box")
     image = imread_rgb(seq.frames[0])
-    try:
-        check_init_box(init_info["init_bbox"], image.shape)
-    except ValueError as exc:
-        raise ValueError(f"sequence '{seq.name}': cannot initialise: {exc}") from None
     debug_gt(0)
-    start = time.perf_counter()
-    out = tracker.initialize(image, init_info) or {}
-    elapsed = time.perf_counter() - start
+    out, boxes, times = initialize_sequence(tracker, seq, image)
     frame_done()
-    boxes = [_as_box(out.get("target_bbox", init_info["init_bbox"]), 0, seq)]
-    times = [elapsed]
     prev = OrderedDict(out)
     for i in range(1, len(seq.frames)):
         image = imread_rgb(seq.frames[i])
@@ -199,10 +228,7 @@ def track_sequence(tracker, seq: Sequence, debug: int = 0) -> Dict[str, List]:
         out = tracker.track(image, info)
         elapsed = time.perf_counter() - start
         frame_done()
-        if not isinstance(out, dict) or "target_bbox" not in out:
-            raise TrackerOutputError(f"sequence '{seq.name}', frame {i}: track() must return a dict with "
-                                     f"'target_bbox', got {type(out).__name__}")
-        boxes.append(_as_box(out["target_bbox"], i, seq))
+        boxes.append(check_track_output(out, i, seq))
         times.append(elapsed)
         prev = OrderedDict(out)
     return {"target_bbox": boxes, "time": times}

@@ -24,7 +24,9 @@ from lib.config import Config, load_config
 from lib.utils.misc import resolve_device
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
-           "MissingCheckpointError"]
+           "MissingCheckpointError",
+           # batched-step protocol
+           "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
 
 
 class MissingCheckpointError(FileNotFoundError):
@@ -184,7 +186,196 @@ class Preprocessor:
         return self.normalize(crop), mask, resize_factor, crop
 
 
-class BaseTracker:
+# =====================================================================================================
+# Batched-step protocol (batched evaluation, ``tracking/test.py --batch_sequences B``; issue 10).
+#
+# A tracker that sets ``supports_batching = True`` splits ``track`` into three steps::
+#
+#     track(image, info) == finish_step(forward_step(prepare_step(image, info)))
+#
+# * ``prepare_step(image, info) -> inputs``: crop and normalise on the tracker's own state. ``inputs`` is a
+#   dict whose ``'network'`` entry holds the keyword arguments of the network call, every tensor with batch
+#   dimension 1 on the device (template, search region, template / CE masks) and any non-tensor argument
+#   (GRM's division threshold) that must be equal across a batch; its other entries are host-side data of
+#   the frame (resize factor, previous box, crop), which the tracker also keeps until ``finish_step``.
+# * ``forward_step(inputs) -> outputs``: the network call under the tracker's precision (autocast) and the
+#   device-side post-processing; equal to ``forward_batch([self], [inputs])[0]``.
+# * ``finish_step(outputs) -> result``: read the box, update the state, debug views; returns what
+#   ``track`` returns.
+#
+# ``forward_batch(trackers, inputs_list)`` runs B trackers' steps as ONE network call: the ``'network'``
+# tensors are concatenated on dim 0 (:func:`collate_network_inputs`), the lead tracker's
+# :meth:`BaseTracker.network_forward` runs once, :meth:`BaseTracker.postprocess_batch` works on the batch on
+# the device and reads what ``finish_step`` needs to the host in one transfer, and the outputs are split back
+# per sequence (:func:`split_batch_outputs`): every tensor or array whose first dimension is B becomes its
+# ``[i:i + 1]`` slice (batch dimension kept, so per-sample outputs look like B=1 outputs), lists / tuples /
+# dicts are split element-wise, anything else (None, scalars, tensors without that batch dimension) is
+# shared by all samples. The trackers of one batch must share one network (:meth:`BaseTracker.new_slot`).
+# =====================================================================================================
+
+
+class BatchingNotSupportedError(ValueError):
+    """``--batch_sequences > 1`` with a tracker whose class does not implement the batched-step protocol."""
+
+
+def collate_network_inputs(inputs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Concatenate per-sequence network keyword arguments into one batch.
+
+    Args:
+        inputs: one dict per sequence (same keys); tensors have batch dimension 1 (any ``(1, ...)`` shape).
+
+    Returns:
+        one dict: tensors ``torch.cat`` on dim 0 (``(B, ...)``); ``None`` stays None; other values (numbers,
+        strings) are passed once.
+
+    Raises:
+        ValueError: different keys, a tensor in one dict and None in another, tensors whose shapes differ
+            beyond dim 0, or non-tensor values that differ (e.g. two GRM division thresholds).
+    """
+    if not inputs:
+        raise ValueError("collate_network_inputs: no inputs")
+    keys = list(inputs[0])
+    for k, d in enumerate(inputs[1:], start=1):
+        if list(d) != keys:
+            raise ValueError(f"collate_network_inputs: sequence {k} has network inputs {sorted(d)}, sequence 0 has "
+                             f"{sorted(keys)}")
+    batch: Dict[str, Any] = {}
+    for key in keys:
+        values = [d[key] for d in inputs]
+        if all(v is None for v in values):
+            batch[key] = None
+        elif all(isinstance(v, torch.Tensor) for v in values):
+            shapes = {tuple(v.shape[1:]) for v in values}
+            if len(shapes) > 1:
+                raise ValueError(f"collate_network_inputs: '{key}' has per-sample shapes {sorted(shapes)}")
+            batch[key] = values[0] if len(values) == 1 else torch.cat(values, dim=0)
+        elif any(isinstance(v, torch.Tensor) or v is None for v in values):
+            raise ValueError(f"collate_network_inputs: '{key}' is a tensor for some sequences and not for others")
+        else:
+            if any(v != values[0] for v in values[1:]):
+                raise ValueError(f"collate_network_inputs: '{key}' differs between sequences ({values}); "
+                                 f"such sequences cannot share a batch")
+            batch[key] = values[0]
+    return batch
+
+
+def split_batch_outputs(outputs: Any, batch_size: int) -> list:
+    """Split batched outputs into ``batch_size`` per-sample outputs (inverse of batching).
+
+    Tensors and numpy arrays whose first dimension is ``batch_size`` give their ``[i:i + 1]`` slice (batch
+    dimension kept); dicts, lists and tuples are split element-wise (keeping their type); anything else is
+    shared (the same object in every sample). A batch of 1 is returned as ``[outputs]``.
+    """
+    if batch_size == 1:
+        return [outputs]
+
+    def take(obj: Any, i: int) -> Any:
+        if isinstance(obj, (torch.Tensor, np.ndarray)):
+            return obj[i:i + 1] if obj.ndim > 0 and obj.shape[0] == batch_size else obj
+        if isinstance(obj, dict):
+            return type(obj)((k, take(v, i)) for k, v in obj.items())
+        if isinstance(obj, list):
+            return [take(v, i) for v in obj]
+        if isinstance(obj, tuple):
+            return tuple(take(v, i) for v in obj)
+        return obj
+
+    return [take(outputs, i) for i in range(batch_size)]
+
+
+class BatchedStepMixin:
+    """The batched-step protocol of :class:`BaseTracker` (see the block comment above).
+
+    A batching tracker sets ``supports_batching = True`` and implements :meth:`prepare_step`,
+    :meth:`network_forward`, :meth:`postprocess_batch` and :meth:`finish_step`; :meth:`forward_step`,
+    :meth:`forward_batch` and :meth:`new_slot` come from here.
+    """
+
+    #: True where the class implements the batched-step protocol (the runner's ``--batch_sequences`` checks it).
+    supports_batching: bool = False
+
+    def prepare_step(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Pre-process one frame: ``{'network': {kwargs with batch dim 1 on the device}, <host data>...}``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the batched-step protocol")
+
+    def network_forward(self, network_inputs: Dict[str, Any]) -> Any:
+        """The network call on (possibly batched) keyword arguments; runs under no_grad and autocast."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the batched-step protocol")
+
+    def postprocess_batch(self, raw: Any, inputs_list: Sequence[Dict[str, Any]]) -> Any:
+        """Device-side post-processing of the batched network output (default: none), with the host reads
+        ``finish_step`` needs done in one transfer; batch-first entries are split per sequence afterwards."""
+        return raw
+
+    def forward_step(self, inputs: Dict[str, Any]) -> Any:
+        """``forward_batch([self], [inputs])[0]``: the single-sequence network step."""
+        return type(self).forward_batch([self], [inputs])[0]
+
+    def finish_step(self, outputs: Any) -> Dict[str, Any]:
+        """Post-process this tracker's outputs, update its state; returns ``track``'s result."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the batched-step protocol")
+
+    @classmethod
+    def forward_batch(cls, trackers: Sequence["BaseTracker"], inputs_list: Sequence[Dict[str, Any]]) -> list:
+        """One network call for the prepared steps of ``trackers`` (one sequence each).
+
+        Args:
+            trackers: B trackers of one class sharing one network (``trackers[0].network``).
+            inputs_list: their :meth:`prepare_step` results, in the same order.
+
+        Returns:
+            B per-sequence outputs for :meth:`finish_step` (see :func:`split_batch_outputs`).
+
+        Raises:
+            ValueError: empty or mismatched lists, trackers of different classes or networks, inputs that
+                cannot share a batch (:func:`collate_network_inputs`).
+        """
+        if not trackers or len(trackers) != len(inputs_list):
+            raise ValueError(f"forward_batch: {len(trackers)} trackers for {len(inputs_list)} inputs")
+        lead = trackers[0]
+        for t in trackers[1:]:
+            if type(t) is not type(lead):
+                raise ValueError(f"forward_batch: trackers of different classes ({type(lead).__name__}, "
+                                 f"{type(t).__name__}) cannot share a batch")
+            if getattr(t, "network", None) is not getattr(lead, "network", None):
+                raise ValueError("forward_batch: the trackers of a batch must share one network "
+                                 "(create them with lead.new_slot())")
+        from lib.utils.misc import autocast_context
+
+        batch = collate_network_inputs([inp["network"] for inp in inputs_list])
+        with torch.no_grad():
+            with autocast_context(lead.device, lead.params.precision):
+                raw = lead._network_step()(batch)
+            out = lead.postprocess_batch(raw, inputs_list)
+        return split_batch_outputs(out, len(trackers))
+
+    def _network_step(self):
+        """:meth:`network_forward`, compiled / graph-captured as the parameters ask (:meth:`accelerated`);
+        built once and shared by the slots made with :meth:`new_slot`."""
+        shared = self.__dict__.setdefault("_shared_steps", {})  # the same dict in every slot (shallow copies)
+        if "network_forward" not in shared:
+            shared["network_forward"] = self.accelerated(self.network_forward, "network forward")
+        return shared["network_forward"]
+
+    def new_slot(self) -> "BaseTracker":
+        """A tracker for another sequence that shares this one's network, pre-processing and constants
+        (a shallow copy, not yet initialised; ``initialize`` sets all per-sequence state). The debug sink
+        is not shared."""
+        import copy
+
+        other = copy.copy(self)
+        other.debug_sink = None
+        other._debug_gt = None
+        other.reset_sequence_state()
+        return other
+
+    def reset_sequence_state(self) -> None:
+        """Forget the per-sequence state (called on :meth:`new_slot` copies before ``initialize``)."""
+        self.frame_id = 0
+# ======================================= end of the batched-step protocol ===============================
+
+
+class BaseTracker(BatchedStepMixin):
     """Base class of every test-time tracker.
 
     Subclasses implement :meth:`initialize` and :meth:`track`; they use ``self.params``,
@@ -200,6 +391,7 @@ class BaseTracker:
         self.frame_id = 0
         self.debug_sink = None  # attached by the runner when debug > 0 (lib/test/utils/debug)
         self._debug_gt = None
+        self._shared_steps: Dict[str, Any] = {}  # accelerated network steps, shared with new_slot() copies
         #: crop on the device (lib.utils.crop.sample_target_tensor) instead of with cv2 on the host: the
         #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
         #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
@@ -313,3 +505,4 @@ class BaseTracker:
         numbers the next frame's views and waits while the user has paused the run in visdom."""
         if self.debug_sink is not None:
             self.debug_sink.frame_done()
+

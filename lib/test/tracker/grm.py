@@ -83,18 +83,27 @@ class GRMTracker(OSTrackTracker):
         """GRM's ``(1, N_z)`` float template box mask (used by the ``roi*`` target types only)."""
         return generate_mask_cond(self.cfg, 1, self.device, self.template_box_in_crop(box, resize_factor))
 
-    def forward_network(self, search: torch.Tensor) -> Dict[str, Any]:
-        """One forward pass with the benchmark's threshold; with a debug sink attached, the per-block
-        division decisions are recorded for the ``token_division`` view (forward hooks, removed after)."""
+    def network_inputs(self, search: torch.Tensor) -> Dict[str, Any]:
+        """Keyword arguments of the network call: template, search region ``(1, 3, S, S)``, GRM's template box
+        mask and the benchmark's division threshold (a number: the sequences of one batch share it)."""
+        return {"template": self.template, "search": search, "template_mask": self.box_mask_z,
+                "threshold": self.threshold}
+
+    def network_forward(self, network_inputs: Dict[str, Any]) -> Dict[str, Any]:
+        """GRM on a batch of B search regions (with B = 1: the single-sequence step).
+
+        The division is per sample: every search token gets a one-hot decision from its own feature and its
+        own sample's target representation, and the attention mask is built per sample, so no token count
+        is shared across the batch (no token is removed; the tensors keep ``N_z + N_x`` tokens). With a
+        debug sink attached, the per-block decisions ``(B, N_x, 2)`` are recorded for the ``token_division``
+        view (forward hooks, removed after)."""
         if self.debug_sink is None:
-            return self.network(template=self.template, search=search, template_mask=self.box_mask_z,
-                                threshold=self.threshold)
+            return self.network(**network_inputs)
         divisions: Dict[int, torch.Tensor] = {}
         handles = [blk.attn.register_forward_hook(lambda m, i, o, idx=idx: divisions.__setitem__(idx, o[1]))
                    for idx, blk in enumerate(self.network.backbone.blocks) if isinstance(blk.attn, DivisionAttention)]
         try:
-            out = self.network(template=self.template, search=search, template_mask=self.box_mask_z,
-                               threshold=self.threshold)
+            out = self.network(**network_inputs)
         finally:
             for handle in handles:
                 handle.remove()

@@ -23,6 +23,19 @@ from lib.vis.draw import hstack_images
 __all__ = ["OSTrackTracker", "masked_search_visualization", "whiten_tokens"]
 
 
+def _concat_outputs(outputs: List[Any]) -> Any:
+    """Concatenate per-sample network outputs on dim 0 (tensors; lists/tuples/dicts element-wise; None and
+    other values from the first sample)."""
+    first = outputs[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(outputs, dim=0) if first.ndim > 0 else first
+    if isinstance(first, dict):
+        return {k: _concat_outputs([o[k] for o in outputs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(_concat_outputs([o[i] for o in outputs]) for i in range(len(first)))
+    return first
+
+
 def whiten_tokens(image: np.ndarray, token_indices: np.ndarray, patch_size: int = 16,
                   alpha: float = 0.2) -> np.ndarray:
     """``image`` ``(S, S, 3)`` with the ``patch_size`` tokens of ``token_indices`` (row-major token order)
@@ -90,6 +103,7 @@ class OSTrackTracker(BaseTracker):
         self.template: Optional[torch.Tensor] = None
         self.box_mask_z: Optional[torch.Tensor] = None
         self.z_patch_arr: Optional[np.ndarray] = None
+        self._pending_step: Optional[Dict[str, Any]] = None
 
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """Crop the template around ``info['init_bbox']`` (xywh pixels) and build the CE template mask.
@@ -110,33 +124,114 @@ class OSTrackTracker(BaseTracker):
 
     @torch.no_grad()
     def track(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """Track one frame; returns ``{'target_bbox': [x, y, w, h]}`` (image pixels, clipped)."""
+        """Track one frame; returns ``{'target_bbox': [x, y, w, h]}`` (image pixels, clipped).
+
+        ``finish_step(forward_step(prepare_step(image, info)))`` (the batched-step protocol of
+        :class:`~lib.test.tracker.base.BaseTracker`)."""
+        return self.finish_step(self.forward_step(self.prepare_step(image, info)))
+
+    # -- batched-step protocol ------------------------------------------------------------------------
+    supports_batching = True
+
+    def prepare_step(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Crop the search region around the previous box and normalise it.
+
+        Returns:
+            ``{'network': {'template' (1, 3, Z, Z), 'search' (1, 3, S, S), mask (1, N_z) or None},
+            'resize_factor': float, 'image_size': (H, W), 'prev_state': [x, y, w, h], 'x_patch_arr': (S, S, 3)
+            uint8}``; kept on the tracker until :meth:`finish_step`.
+
+        Raises:
+            RuntimeError: called before :meth:`initialize`.
+        """
         if self.state is None:
-            raise RuntimeError("OSTrackTracker.track() called before initialize()")
-        H, W = image.shape[:2]
+            raise RuntimeError(f"{type(self).__name__}.track() called before initialize()")
         self.frame_id += 1
         x_patch_arr, resize_factor, _ = sample_target(image, self.state, self.search_factor,
                                                       output_sz=self.search_size)
-        search = self.preprocessor(x_patch_arr)
-        with autocast_context(self.device, self.params.precision):
-            out = self.forward_network(search)
+        step = {"network": self.network_inputs(self.preprocessor(x_patch_arr)), "resize_factor": resize_factor,
+                "image_size": tuple(image.shape[:2]), "prev_state": list(self.state), "x_patch_arr": x_patch_arr,
+                "image": image if self.debug_sink is not None else None}
+        self._pending_step = step
+        return step
 
-        pred_score_map = out["score_map"].float()
-        response = self.output_window * pred_score_map
-        pred_boxes = self.network.box_head.cal_bbox(response, out["size_map"].float(), out["offset_map"].float())
-        pred_boxes = pred_boxes.view(-1, 4)
+    def network_inputs(self, search: torch.Tensor) -> Dict[str, Any]:
+        """Keyword arguments of the network call for the normalised search crop ``(1, 3, S, S)``: the stored
+        template and CE template mask (None without CE or for ``CE_TEMPLATE_RANGE`` ALL)."""
+        return {"template": self.template, "search": search, "ce_template_mask": self.box_mask_z}
+
+    def network_forward(self, network_inputs: Dict[str, Any]) -> Dict[str, Any]:
+        """OSTrack on a batch of B search regions (with B = 1: the single-sequence step).
+
+        Candidate elimination is per sample (a per-row sort and gather, with the one keep count
+        ``ceil(ratio * L_s)`` that every sample shares), so in a batch each sample keeps the tokens it would
+        keep alone. The CE template mask selects template rows with one boolean index reshaped to
+        ``(B, H, rows, L_s)``, so every sample must select the same number of template tokens: always true for
+        CTR_POINT / CTR_REC (fixed cells) and ALL (no mask); for GT_BOX (box-dependent, no official config)
+        a batch whose masks differ in count runs one sample at a time (outputs concatenated). Only that GT_BOX
+        check reads from the device.
+        """
+        mask = network_inputs.get("ce_template_mask")
+        if (mask is not None and mask.shape[0] > 1
+                and self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE not in ("CTR_POINT", "CTR_REC")):
+            counts = mask.sum(dim=1)
+            if bool((counts != counts[0]).any()):
+                return _concat_outputs([self.network(**{k: (v[i:i + 1] if isinstance(v, torch.Tensor) else v)
+                                                        for k, v in network_inputs.items()})
+                                        for i in range(mask.shape[0])])
+        return self.network(**network_inputs)
+
+    def postprocess_batch(self, raw: Dict[str, Any], inputs_list: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+        """Hann window and box decoding on the device for the whole batch, then ONE device-to-host copy of the
+        ``(B, 4)`` boxes (cxcywh normalised to the search crop, float32) as ``boxes_norm`` (numpy). The
+        other entries (``score_map``, ``response`` = windowed score map, ``size_map``, ``offset_map``,
+        ``removed_indexes_s``, ...) stay on the device for the debug views."""
+        out = dict(raw)
+        out["score_map"] = raw["score_map"].float()
+        out["response"] = self.output_window * out["score_map"]
+        pred_boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
+        out["boxes_norm"] = pred_boxes.view(out["score_map"].shape[0], -1, 4).cpu().numpy()  # (B, queries, 4)
+        return out
+
+    def finish_step(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
+        """Map the decoded box back to the image, clip it (10-pixel margin), update the state, show the debug
+        views. The box arithmetic (``box * SEARCH_SIZE / resize_factor`` in float32, then float64 mapping) runs
+        on the host from the pre-read ``boxes_norm``, identically for a batch of 1 and of B.
+
+        Raises:
+            RuntimeError: no step prepared.
+        """
+        step = getattr(self, "_pending_step", None)
+        if step is None:
+            raise RuntimeError(f"{type(self).__name__}.finish_step() without a prepare_step()")
+        self._pending_step = None
+        H, W = step["image_size"]
+        resize_factor = step["resize_factor"]
+        prev_state = step["prev_state"]
+        boxes_norm = outputs["boxes_norm"]
+        if isinstance(boxes_norm, torch.Tensor):  # not pre-read by postprocess_batch
+            boxes_norm = boxes_norm.detach().cpu().numpy()
+        pred_boxes = torch.as_tensor(np.asarray(boxes_norm, dtype=np.float32)).view(-1, 4)
         pred_box = (pred_boxes.mean(dim=0) * self.search_size / resize_factor).tolist()  # cxcywh, crop-relative
-        prev_state = self.state
         self.state = clip_box(map_box_back(pred_box, prev_state, self.search_size, resize_factor), H, W, margin=10)
 
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
-            self._show_debug(image, x_patch_arr, pred_score_map, response, out)
+            self._show_debug(step["image"], step["x_patch_arr"], outputs["score_map"], outputs["response"], outputs)
         result: Dict[str, Any] = {"target_bbox": self.state}
         if self.save_all_boxes:
             boxes = (pred_boxes * self.search_size / resize_factor).tolist()
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
+
+    def reset_sequence_state(self) -> None:
+        """Forget the sequence: box, template, template mask, pending step."""
+        super().reset_sequence_state()
+        self.state = None
+        self.template = None
+        self.box_mask_z = None
+        self.z_patch_arr = None
+        self._pending_step = None
 
     def template_box_in_crop(self, box: Sequence[float], resize_factor: float) -> torch.Tensor:
         """The first-frame box inside the template crop: ``(1, 4)`` xywh normalised to the crop side, on the
@@ -154,7 +249,7 @@ class OSTrackTracker(BaseTracker):
 
     def forward_network(self, search: torch.Tensor) -> Dict[str, Any]:
         """One forward pass on the normalised search crop ``(1, 3, S, S)`` with the stored template."""
-        return self.network(template=self.template, search=search, ce_template_mask=self.box_mask_z)
+        return self.network_forward(self.network_inputs(search))
 
     def _show_debug(self, image, x_patch_arr, score_map, response, out) -> None:
         """The official visdom views: Tracking, search_region, template, score_map, score_map_hann, masked_search."""
