@@ -1,4 +1,4 @@
-"""Issue-10 fast paths of the STARK-S/ST, AiATrack and SparseTT trackers (small ``tiny_cpu`` networks with
+"""Issue-10 fast paths of every tracker (OSTrack, GRM, STARK-S/ST, AiATrack, SparseTT) (small ``tiny_cpu`` networks with
 deterministic random weights, real OTB frames): the device-side crop gives the boxes of the cv2 crop, and a
 tracked frame reads the device at most once (box and any score together)."""
 
@@ -15,7 +15,7 @@ from lib.test.tracker.base import TrackerParams
 from lib.test.utils.profiling import load_sequence_frames
 from tests.conftest import need_shared
 
-TRACKERS = [("stark_s", "tiny_cpu"), ("stark_st", "tiny_cpu"), ("aiatrack", "tiny_cpu"), ("sparsett", "tiny_cpu")]
+TRACKERS = [("ostrack", "tiny_cpu"), ("grm", "tiny_cpu"), ("stark_s", "tiny_cpu"), ("stark_st", "tiny_cpu"), ("aiatrack", "tiny_cpu"), ("sparsett", "tiny_cpu")]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ class _Sink:
         pass
 
 
-@pytest.mark.parametrize("name", ["stark_st", "sparsett"])
+@pytest.mark.parametrize("name", ["ostrack", "stark_st", "sparsett"])
 def test_debug_views_get_host_images_with_the_device_crop(name, sequence):
     frames, box = sequence
     tracker = _tracker(name, "tiny_cpu", device_crop=True, debug=1)

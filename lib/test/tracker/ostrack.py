@@ -16,7 +16,7 @@ import torch
 from lib.models import build_network
 from lib.models.layers.candidate_elimination import generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, hann2d, map_box_back, sample_target, transform_image_to_crop
+from lib.utils.crop import clip_box, hann2d, map_box_back, transform_image_to_crop
 from lib.utils.misc import autocast_context
 from lib.vis.draw import hstack_images
 
@@ -112,9 +112,9 @@ class OSTrackTracker(BaseTracker):
             ValueError: a box of zero/negative size, not finite, or outside the image.
         """
         box = check_init_box(info["init_bbox"], image.shape)
-        z_patch_arr, resize_factor, _ = sample_target(image, box, self.template_factor, output_sz=self.template_size)
-        self.z_patch_arr = z_patch_arr
-        self.template = self.preprocessor(z_patch_arr)
+        self.template, _, resize_factor, z_patch = self.crop_normalized(
+            self.prepare_frame(image), box, self.template_factor, self.template_size, self.preprocessor)
+        self.z_patch_arr = z_patch  # for the debug view (a device tensor with the device crop)
         self.box_mask_z = self.template_mask(box, resize_factor)
         self.state = list(box)
         self.frame_id = 0
@@ -138,8 +138,9 @@ class OSTrackTracker(BaseTracker):
 
         Returns:
             ``{'network': {'template' (1, 3, Z, Z), 'search' (1, 3, S, S), mask (1, N_z) or None},
-            'resize_factor': float, 'image_size': (H, W), 'prev_state': [x, y, w, h], 'x_patch_arr': (S, S, 3)
-            uint8}``; kept on the tracker until :meth:`finish_step`.
+            'resize_factor': float, 'image_size': (H, W), 'prev_state': [x, y, w, h], 'x_patch_arr': the crop
+            (an (S, S, 3) uint8 array, or a device tensor with the device crop)}``; kept on the tracker until
+            :meth:`finish_step`.
 
         Raises:
             RuntimeError: called before :meth:`initialize`.
@@ -147,10 +148,11 @@ class OSTrackTracker(BaseTracker):
         if self.state is None:
             raise RuntimeError(f"{type(self).__name__}.track() called before initialize()")
         self.frame_id += 1
-        x_patch_arr, resize_factor, _ = sample_target(image, self.state, self.search_factor,
-                                                      output_sz=self.search_size)
-        step = {"network": self.network_inputs(self.preprocessor(x_patch_arr)), "resize_factor": resize_factor,
-                "image_size": tuple(image.shape[:2]), "prev_state": list(self.state), "x_patch_arr": x_patch_arr,
+        # cv2 on the host, or on the device (BaseTracker.use_device_crop: CUDA by default)
+        search, _, resize_factor, x_patch = self.crop_normalized(self.prepare_frame(image), self.state,
+                                                                 self.search_factor, self.search_size, self.preprocessor)
+        step = {"network": self.network_inputs(search), "resize_factor": resize_factor,
+                "image_size": tuple(image.shape[:2]), "prev_state": list(self.state), "x_patch_arr": x_patch,
                 "image": image if self.debug_sink is not None else None}
         self._pending_step = step
         return step
@@ -190,7 +192,8 @@ class OSTrackTracker(BaseTracker):
         out["score_map"] = raw["score_map"].float()
         out["response"] = self.output_window * out["score_map"]
         pred_boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
-        out["boxes_norm"] = pred_boxes.view(out["score_map"].shape[0], -1, 4).cpu().numpy()  # (B, queries, 4)
+        # the one device read of the step: (B, queries, 4) float32 (tolist of float32 values is exact)
+        out["boxes_norm"] = np.asarray(pred_boxes.view(out["score_map"].shape[0], -1, 4).tolist(), dtype=np.float32)
         return out
 
     def finish_step(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -210,16 +213,19 @@ class OSTrackTracker(BaseTracker):
         prev_state = step["prev_state"]
         boxes_norm = outputs["boxes_norm"]
         if isinstance(boxes_norm, torch.Tensor):  # not pre-read by postprocess_batch
-            boxes_norm = boxes_norm.detach().cpu().numpy()
-        pred_boxes = torch.as_tensor(np.asarray(boxes_norm, dtype=np.float32)).view(-1, 4)
-        pred_box = (pred_boxes.mean(dim=0) * self.search_size / resize_factor).tolist()  # cxcywh, crop-relative
+            boxes_norm = boxes_norm.detach().tolist()
+        # float32 host arithmetic, bit for bit the official torch float32 ops (mean over queries, * S, / factor)
+        pred_boxes = np.asarray(boxes_norm, dtype=np.float32).reshape(-1, 4)
+        scale, factor = np.float32(self.search_size), np.float32(resize_factor)
+        pred_box = (pred_boxes.mean(axis=0, dtype=np.float32) * scale / factor).tolist()  # cxcywh, crop-relative
         self.state = clip_box(map_box_back(pred_box, prev_state, self.search_size, resize_factor), H, W, margin=10)
 
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
-            self._show_debug(step["image"], step["x_patch_arr"], outputs["score_map"], outputs["response"], outputs)
+            self._show_debug(step["image"], self.patch_image(step["x_patch_arr"]), outputs["score_map"],
+                             outputs["response"], outputs)
         result: Dict[str, Any] = {"target_bbox": self.state}
         if self.save_all_boxes:
-            boxes = (pred_boxes * self.search_size / resize_factor).tolist()
+            boxes = (pred_boxes * scale / factor).tolist()
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
@@ -255,7 +261,7 @@ class OSTrackTracker(BaseTracker):
         """The official visdom views: Tracking, search_region, template, score_map, score_map_hann, masked_search."""
         self.debug_show((image, self.state), "Tracking", 1, "Tracking")
         self.debug_show(x_patch_arr, "image", 1, "search_region")
-        self.debug_show(self.z_patch_arr, "image", 1, "template")
+        self.debug_show(self.patch_image(self.z_patch_arr), "image", 1, "template")
         self.debug_show(score_map.view(self.feat_sz, self.feat_sz).cpu(), "heatmap", 1, "score_map")
         self.debug_show(response.view(self.feat_sz, self.feat_sz).cpu(), "heatmap", 1, "score_map_hann")
         removed = out.get("removed_indexes_s")
