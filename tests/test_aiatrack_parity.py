@@ -10,7 +10,7 @@ from lib.config import load_config
 from lib.models import build_network
 from lib.models.aiatrack import target_background_region
 from lib.utils.misc import NestedTensor
-from tests.parity_utils import fill_stark_recipe
+from tests.parity_utils import fill_stark_recipe, max_errors
 
 CONFIGS = ["baseline", "baseline_got"]
 
@@ -67,6 +67,8 @@ def parity_run(reference):
 def test_outputs_match_official(parity_run, name):
     ours, expected, _ = parity_run
     assert set(ours) == set(expected)
+    abs_err, rel_err = max_errors(ours[name], expected[name])
+    print(f"\n[aiatrack baseline] {name:>30}: max abs {abs_err:.3e} / max rel {rel_err:.3e}")
     torch.testing.assert_close(ours[name], expected[name], rtol=1e-4, atol=1e-5)
 
 
