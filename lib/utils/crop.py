@@ -203,6 +203,25 @@ def hann2d(sz: Sequence[int], centered: bool = True) -> torch.Tensor:
     return hann1d(int(sz[0]), centered).reshape(1, 1, -1, 1) * hann1d(int(sz[1]), centered).reshape(1, 1, 1, -1)
 
 
+def _subwindow_corners(center_xy: Sequence[float], crop_side: float, out_size: int):
+    """The SiamFC window's corner pixel centres ``(x1, y1, x2, y2)`` (float32, as the official ``cxywh2xyxy`` of
+    a float32 box) for a square of side ``crop_side`` centred on ``center_xy``.
+
+    Raises:
+        ValueError: ``out_size < 2`` or a non-finite centre.
+    """
+    if out_size < 2:
+        raise ValueError(f"warp_subwindow: out_size must be at least 2, got {out_size}")
+    cx, cy = (float(v) for v in center_xy)
+    if not (math.isfinite(cx) and math.isfinite(cy)):
+        raise ValueError(f"warp_subwindow: centre {center_xy} is not finite")
+    box = np.array([cx, cy, crop_side, crop_side], dtype=np.float32)
+    half = (box[2:] - 1) / 2
+    x1, y1 = box[:2] - half
+    x2, y2 = box[:2] + half
+    return x1, y1, x2, y2
+
+
 def warp_subwindow(im: np.ndarray, center_xy: Sequence[float], out_size: int, crop_side: int,
                    pad_value: Sequence[float] = (0, 0, 0)) -> np.ndarray:
     """Square window of ``crop_side`` image pixels centred on ``center_xy``, resampled to ``out_size``.
@@ -226,15 +245,7 @@ def warp_subwindow(im: np.ndarray, center_xy: Sequence[float], out_size: int, cr
     Raises:
         ValueError: ``out_size < 2`` or a non-finite centre.
     """
-    if out_size < 2:
-        raise ValueError(f"warp_subwindow: out_size must be at least 2, got {out_size}")
-    cx, cy = (float(v) for v in center_xy)
-    if not (math.isfinite(cx) and math.isfinite(cy)):
-        raise ValueError(f"warp_subwindow: centre {center_xy} is not finite")
-    box = np.array([cx, cy, crop_side, crop_side], dtype=np.float32)
-    half = (box[2:] - 1) / 2
-    x1, y1 = box[:2] - half
-    x2, y2 = box[:2] + half
+    x1, y1, x2, y2 = _subwindow_corners(center_xy, crop_side, out_size)
     mat = np.array([[(x2 - x1) / (out_size - 1), 0, x1], [0, (y2 - y1) / (out_size - 1), y1]], dtype=np.float64)
     border = tuple(int(v) for v in pad_value)
     return cv2.warpAffine(im, mat, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -460,18 +471,10 @@ def warp_subwindow_tensor(frame: torch.Tensor, center_xy: Sequence[float], out_s
     Raises:
         ValueError: ``out_size < 2``, a non-finite centre, or a frame that is not ``(H, W, C)`` uint8.
     """
-    if out_size < 2:
-        raise ValueError(f"warp_subwindow: out_size must be at least 2, got {out_size}")
     if frame.dim() != 3 or frame.dtype != torch.uint8:
         raise ValueError(f"warp_subwindow_tensor: frame must be an (H, W, C) uint8 tensor, got "
                          f"{tuple(frame.shape)} {frame.dtype}")
-    cx, cy = (float(v) for v in center_xy)
-    if not (math.isfinite(cx) and math.isfinite(cy)):
-        raise ValueError(f"warp_subwindow: centre {center_xy} is not finite")
-    box = np.array([cx, cy, crop_side, crop_side], dtype=np.float32)
-    half = (box[2:] - 1) / 2
-    x1, y1 = box[:2] - half
-    x2, y2 = box[:2] + half
+    x1, y1, x2, y2 = _subwindow_corners(center_xy, crop_side, out_size)
     H, W, C = (int(v) for v in frame.shape)
     device = frame.device
     u = torch.arange(out_size, dtype=torch.float64, device=device)
