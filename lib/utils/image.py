@@ -18,13 +18,12 @@ class FrameReadError(IOError):
     """A frame that does not exist or cannot be decoded (the message names the file)."""
 
 
-_JPEG4PY: Optional[object] = None
 _JPEG4PY_OK: Optional[bool] = None
 
 
 def jpeg4py_available() -> bool:
     """True when jpeg4py imports and its libturbojpeg can be loaded."""
-    global _JPEG4PY, _JPEG4PY_OK
+    global _JPEG4PY_OK
     if _JPEG4PY_OK is None:
         try:
             import ctypes
@@ -33,7 +32,6 @@ def jpeg4py_available() -> bool:
             import jpeg4py
 
             jpeg4py.JPEG  # noqa: B018 - attribute access only
-            _JPEG4PY = jpeg4py
             _JPEG4PY_OK = True
             # libturbojpeg is loaded lazily by the first decode; try one tiny image.
             ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
@@ -55,21 +53,8 @@ def imread_rgb(path: str, backend: str = "auto") -> np.ndarray:
     """
     if not os.path.isfile(path):
         raise FrameReadError(f"frame '{path}' does not exist")
-    is_jpeg = path.lower().endswith((".jpg", ".jpeg"))
-    if backend == "jpeg4py" or (backend == "auto" and is_jpeg and jpeg4py_available()):
-        try:
-            img = _JPEG4PY.JPEG(path).decode() if _JPEG4PY is not None else None
-            if img is not None:
-                if img.ndim == 2:
-                    img = np.stack([img] * 3, axis=-1)
-                return img
-        except Exception as exc:
-            if backend == "jpeg4py":
-                raise FrameReadError(f"frame '{path}' could not be decoded by jpeg4py: {exc}") from exc
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise FrameReadError(f"frame '{path}' could not be decoded (corrupt or not an image)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return _decode_rgb(path, path.lower().endswith((".jpg", ".jpeg")), path, backend,
+                       lambda: cv2.imread(path, cv2.IMREAD_COLOR))
 
 
 def imdecode_rgb(data: bytes, name: str = "<bytes>", backend: str = "auto") -> np.ndarray:
@@ -82,19 +67,30 @@ def imdecode_rgb(data: bytes, name: str = "<bytes>", backend: str = "auto") -> n
         FrameReadError: the bytes are not a decodable image (the message names ``name``).
     """
     buf = np.frombuffer(data, np.uint8)
-    is_jpeg = len(data) > 2 and data[:2] == b"\xff\xd8"
+    return _decode_rgb(buf, len(data) > 2 and data[:2] == b"\xff\xd8", name, backend,
+                       lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
+
+
+def _decode_rgb(jpeg_source, is_jpeg: bool, name: str, backend: str, opencv_decode) -> np.ndarray:
+    """The one decoder behind :func:`imread_rgb` and :func:`imdecode_rgb`: jpeg4py on ``jpeg_source`` (a path
+    or a uint8 buffer) for JPEG data when asked or available, else (or when jpeg4py fails under ``'auto'``)
+    ``opencv_decode()`` (BGR or None) converted to RGB.
+
+    Raises:
+        FrameReadError: not decodable (the message names ``name``).
+    """
     if backend == "jpeg4py" or (backend == "auto" and is_jpeg and jpeg4py_available()):
         try:
             import jpeg4py
 
-            img = jpeg4py.JPEG(buf).decode()
+            img = jpeg4py.JPEG(jpeg_source).decode()
             if img.ndim == 2:
                 img = np.stack([img] * 3, axis=-1)
             return img
         except Exception as exc:
             if backend == "jpeg4py":
                 raise FrameReadError(f"frame '{name}' could not be decoded by jpeg4py: {exc}") from exc
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    img = opencv_decode()
     if img is None:
         raise FrameReadError(f"frame '{name}' could not be decoded (corrupt or not an image)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
