@@ -21,11 +21,10 @@ import torch
 
 from lib.config import Config
 from lib.models import register_network
-from lib.models.backbones.pretrained import find_pretrained, load_full_model_weights
 from lib.models.backbones.vit import Attention, VisionTransformer
 from lib.models.grm.division import TGT_TYPES, DivisionAttention
-from lib.models.layers.center_head import CenterPredictor, build_box_head
-from lib.models.ostrack.ostrack import OSTrack
+from lib.models.layers.center_head import CenterPredictor
+from lib.models.ostrack.ostrack import OSTrack, assemble_one_stream
 
 __all__ = ["GRM", "GRMVisionTransformer", "build_grm", "template_box_mask", "generate_mask_cond", "example_inputs",
            "BACKBONES", "grm_vit_base", "grm_vit_large", "grm_vit_tiny_4blocks"]
@@ -207,18 +206,9 @@ def build_grm(cfg: Config, training: bool = False) -> GRM:
     _check_supported(cfg)
     bb = cfg.MODEL.BACKBONE
     backbone = BACKBONES[bb.TYPE](drop_path_rate=cfg.TRAIN.DROP_PATH_RATE, weight_init=training)
-    pretrain_file = cfg.MODEL.PRETRAIN_FILE or ""
-    if training and pretrain_file and "GRM" not in pretrain_file:
-        path = find_pretrained(pretrain_file, "ViT backbone")
-        if path is not None:
-            backbone.load_pretrained(path)
-    backbone.finetune_track(search_size=cfg.DATA.SEARCH.SIZE, template_size=cfg.DATA.TEMPLATE.SIZE,
-                            stride=bb.STRIDE, patch_start_index=1)
-    box_head = build_box_head(cfg, backbone.embed_dim)
-    model = GRM(backbone, box_head, head_type=cfg.MODEL.HEAD.TYPE, tgt_type=cfg.MODEL.TGT_TYPE)
-    if training and "GRM" in pretrain_file:
-        load_full_model_weights(model, pretrain_file)
-    return model
+    return assemble_one_stream(
+        cfg, backbone, lambda bb_, head: GRM(bb_, head, head_type=cfg.MODEL.HEAD.TYPE, tgt_type=cfg.MODEL.TGT_TYPE),
+        "GRM", training)
 
 
 def example_inputs(cfg: Config, batch_size: int = 1, device="cpu", generator: Optional[torch.Generator] = None):

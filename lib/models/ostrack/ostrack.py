@@ -125,18 +125,26 @@ def build_ostrack(cfg: Config, training: bool = False) -> OSTrack:
         kwargs.update(ce_loc=bb.CE_LOC, ce_keep_ratio=bb.CE_KEEP_RATIO)
     backbone = BACKBONES[bb.TYPE](**kwargs)
 
+    return assemble_one_stream(cfg, backbone, lambda bb_, head: OSTrack(bb_, head, head_type=cfg.MODEL.HEAD.TYPE),
+                               "OSTrack", training)
+
+
+def assemble_one_stream(cfg: Config, backbone, make_model, tracker_tag: str, training: bool):
+    """The steps shared by the one-stream ViT trackers' builders (OSTrack, GRM; official ``build_ostrack`` /
+    ``build_grm``): in training, ``MODEL.PRETRAIN_FILE`` goes into the backbone (MAE weights; a missing file is a
+    warning) unless its name contains ``tracker_tag``; then the position embeddings are split for the template
+    and search sizes (``finetune_track``), the box head is built, ``make_model(backbone, box_head)`` assembles the
+    network and, in training, a ``PRETRAIN_FILE`` naming a ``tracker_tag`` checkpoint is loaded non-strictly into
+    the whole model. With ``training=False`` nothing is read."""
     pretrain_file = cfg.MODEL.PRETRAIN_FILE or ""
-    if training and pretrain_file and "OSTrack" not in pretrain_file:
+    if training and pretrain_file and tracker_tag not in pretrain_file:
         path = find_pretrained(pretrain_file, "ViT backbone")
         if path is not None:
             backbone.load_pretrained(path)
-
     backbone.finetune_track(search_size=cfg.DATA.SEARCH.SIZE, template_size=cfg.DATA.TEMPLATE.SIZE,
-                            stride=bb.STRIDE, patch_start_index=1)
-    box_head = build_box_head(cfg, backbone.embed_dim)
-    model = OSTrack(backbone, box_head, head_type=cfg.MODEL.HEAD.TYPE)
-
-    if training and "OSTrack" in pretrain_file:
+                            stride=cfg.MODEL.BACKBONE.STRIDE, patch_start_index=1)
+    model = make_model(backbone, build_box_head(cfg, backbone.embed_dim))
+    if training and tracker_tag in pretrain_file:
         load_full_model_weights(model, pretrain_file)
     return model
 
