@@ -3,9 +3,9 @@
     python tracking/train.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --save_dir ./output --mode single
     python tracking/train.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --save_dir ./output \\
         --mode multiple --nproc_per_node 4
-    # several machines: run on each with its --node_rank
-    python tracking/train.py ... --mode multiple --nproc_per_node 8 --nnodes 2 --node_rank 0 \\
-        --master_addr 10.0.0.1 --master_port 29500
+    # several machines: run on each with its --node_rank (same --master_addr; port default 20000; README)
+    python tracking/train.py ... --mode multi_node --nproc_per_node 8 --nnodes 2 --node_rank 0 \\
+        --master_addr 10.0.0.1
     # two-stage training (STARK-ST stage 2 starts from stage 1's last checkpoint)
     python tracking/train.py --script stark_st2 --config baseline --script_prv stark_st1 --config_prv baseline ...
 
@@ -14,11 +14,12 @@ from its newest checkpoint automatically; --resume PATH starts from a given one.
 """
 import argparse
 import os
-import random
-import subprocess
 import sys
 
 import _init_paths  # noqa: F401
+
+from lib.train import launch
+from lib.utils.errors import run_cli
 
 _RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "train", "run_training.py")
 
@@ -35,15 +36,15 @@ def build_command(args) -> list:
         train_args += ["--num_workers", str(args.num_workers)]
     if args.skip_bad_data:
         train_args += ["--skip_bad_data", "1"]
+    train_args += launch.run_options_argv(args)
     run = os.path.normpath(_RUN)
     if args.mode == "single":
         return [sys.executable, run] + train_args
     if not args.nproc_per_node:
         raise SystemExit("train.py: --mode multiple needs --nproc_per_node")
-    port = args.master_port or random.randint(10000, 50000)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(args.nproc_per_node),
-                "--nnodes", str(args.nnodes), "--node_rank", str(args.node_rank),
-                "--master_addr", args.master_addr, "--master_port", str(port)]
+    args.master_port = launch.resolve_master_port(args.master_port, args.nnodes)
+    launcher = launch.torchrun_command(args.nproc_per_node, args.nnodes, args.node_rank, args.master_addr,
+                                       args.master_port, args.rdzv_timeout)
     return launcher + [run] + train_args
 
 
@@ -58,7 +59,10 @@ def parse_args(argv=None):
     parser.add_argument("--nnodes", type=int, default=1, help="number of machines")
     parser.add_argument("--node_rank", type=int, default=0, help="rank of this machine")
     parser.add_argument("--master_addr", default="127.0.0.1", help="address of the rank-0 machine")
-    parser.add_argument("--master_port", type=int, default=None, help="port of rank 0 (default random 10000-50000)")
+    parser.add_argument("--master_port", type=int, default=None,
+                        help=f"port of rank 0 (default {launch.DEFAULT_MASTER_PORT} with --nnodes > 1, else random)")
+    parser.add_argument("--rdzv_timeout", type=int, default=launch.DEFAULT_RDZV_TIMEOUT,
+                        help="seconds the machines of a multi-node run wait for each other")
     parser.add_argument("--use_lmdb", type=int, choices=[0, 1], default=0, help="read the datasets' lmdb copies")
     parser.add_argument("--use_wandb", type=int, choices=[0, 1], default=0, help="log to Weights & Biases")
     parser.add_argument("--script_prv", default=None, help="previous stage's script (two-stage training)")
@@ -69,6 +73,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip_bad_data", type=int, choices=[0, 1], default=0,
                         help="log and skip corrupt frames / broken annotations (the official behaviour) instead of "
                              "stopping with an error naming the file")
+    launch.add_run_options(parser)
     return parser.parse_args(argv)
 
 
@@ -76,8 +81,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     cmd = build_command(args)
     print(" ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    return launch.run_launcher(cmd, args.nnodes if args.mode != "single" else 1, args.master_addr,
+                               args.master_port or 0, args.rdzv_timeout, args.node_rank)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="train.py"))

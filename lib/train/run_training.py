@@ -40,8 +40,13 @@ def init_seeds(seed: int) -> None:
 
 def make_settings(script: str, config: str, save_dir: str, local_rank: int = -1, rank: int = 0, world_size: int = 1,
                   device=None, seed: int = 42, use_lmdb: bool = False, use_wandb: bool = False,
-                  script_prv=None, config_prv=None, resume=None, num_workers=None, env=None, skip_bad_data=False):
-    """The :class:`~lib.train.admin.settings.Settings` of one run (official ``run_training`` fields)."""
+                  script_prv=None, config_prv=None, resume=None, num_workers=None, env=None, skip_bad_data=False,
+                  **options):
+    """The :class:`~lib.train.admin.settings.Settings` of one run (official ``run_training`` fields).
+
+    ``options`` are the run options of :mod:`lib.train.launch` (``save_every``, ``save_every_iters``,
+    ``accum_iter``, ``resume_changed_config``, ``no_resume``, ``random_init``, ``no_progress``), set as
+    attributes of the settings."""
     from lib.train.admin.settings import Settings
 
     cfg_file = str(experiment_path(script, config))
@@ -64,16 +69,23 @@ def make_settings(script: str, config: str, save_dir: str, local_rank: int = -1,
     settings.resume = resume
     settings.num_workers = num_workers
     settings.skip_bad_data = bool(skip_bad_data)
+    for key, value in options.items():
+        setattr(settings, key, value)
+    if options.get("no_progress"):
+        settings.progress_bar = False
     return settings
 
 
 def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lmdb: bool = False,
                  use_wandb: bool = False, script_prv=None, config_prv=None, resume=None, num_workers=None,
-                 cudnn_benchmark: bool = False, skip_bad_data: bool = False):
-    """Join the DDP group if launched by torchrun, seed, build the settings and train."""
+                 cudnn_benchmark: bool = False, skip_bad_data: bool = False, **options):
+    """Join the DDP group if launched by torchrun, seed, build the settings and train (``options``: see
+    :func:`make_settings`)."""
+    from lib.train import launch
     from lib.train.admin import multigpu
     from lib.train.train_script import run
 
+    launch.mark_started()
     cv2.setNumThreads(0)
     local_rank, rank, world, device = multigpu.init_distributed()
     init_seeds(seed + rank)
@@ -82,7 +94,8 @@ def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lm
     # settings.seed is the base seed: workers are seeded from (seed, epoch, rank, worker_id) and the
     # DistributedSampler from (seed, epoch), identical on every rank.
     settings = make_settings(script, config, save_dir, local_rank, rank, world, device, seed, use_lmdb,
-                             use_wandb, script_prv, config_prv, resume, num_workers, skip_bad_data=skip_bad_data)
+                             use_wandb, script_prv, config_prv, resume, num_workers, skip_bad_data=skip_bad_data,
+                             **options)
     try:
         return run(settings)
     finally:
@@ -105,12 +118,18 @@ def main(argv=None) -> int:
     parser.add_argument("--skip_bad_data", type=int, choices=[0, 1], default=0,
                         help="log and skip corrupt frames / broken annotations instead of stopping")
     parser.add_argument("--local_rank", type=int, default=-1, help=argparse.SUPPRESS)  # deprecated launcher
+    from lib.train.launch import _RUN_OPTIONS, add_run_options
+
+    add_run_options(parser)
     args = parser.parse_args(argv)
+    options = {flag[2:]: getattr(args, flag[2:]) for flag, *_ in _RUN_OPTIONS}
     run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),
                  args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark),
-                 bool(args.skip_bad_data))
+                 bool(args.skip_bad_data), **options)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lib.utils.errors import run_cli
+
+    sys.exit(run_cli(main, prog="run_training.py"))
