@@ -50,3 +50,7 @@ def test_two_process_gloo_ddp_matches_single_process(tmp_path):
     ckpt = torch.load(out / "checkpoints/train/ostrack/ddp/StandInOSTrack_ep0001.pth.tar", weights_only=True)
     assert len(ckpt["rng_state"]) == 2 and not any(k.startswith("module.") for k in ckpt["net"])
     assert ckpt["settings"]["world_size"] == 2
+    # validation loss averaged over all ranks: (1 x 1 + 2 x 2) / 3 on both
+    for r in range(2):
+        val = torch.load(out / f"val{r}.pt", weights_only=True)
+        assert val["count"] == 3 and val["avg"] == pytest.approx(5 / 3)

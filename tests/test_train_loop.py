@@ -12,7 +12,7 @@ from lib.train.run_training import init_seeds, make_settings
 from lib.train.train_script import build_trainer
 from lib.utils.checkpoint import CheckpointError, safe_load
 from tests.conftest import need_shared
-from tests.train_helpers import StandInOSTrack, build_layout, small_cfg, one_torch_thread  # noqa: F401
+from tests.train_helpers import StandInOSTrack, build_layout, kill_at, small_cfg, one_torch_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,13 +36,6 @@ def make_trainer(layout, save_dir, cfg=None, workers=0, seed=1, on_iteration=Non
     return trainer
 
 
-def _crash_in(epoch, iteration):
-    def hook(trainer, loader, i):
-        if trainer.epoch == epoch and i == iteration and loader.training:
-            raise KeyboardInterrupt("simulated kill")
-    return hook
-
-
 def _same_state(a, b):
     sa, sb = a.net.state_dict(), b.net.state_dict()
     assert sa.keys() == sb.keys()
@@ -59,7 +52,7 @@ def test_killed_run_resumes_bitwise(layout, tmp_path, workers):
     cfg = small_cfg(batch=2, samples=4, epochs=2)
     full = make_trainer(layout, tmp_path / "full", cfg=cfg, workers=workers)
     full.train(2)
-    killed = make_trainer(layout, tmp_path / "killed", cfg=cfg, workers=workers, on_iteration=_crash_in(2, 1))
+    killed = make_trainer(layout, tmp_path / "killed", cfg=cfg, workers=workers, on_iteration=kill_at(2, 1))
     with pytest.raises(KeyboardInterrupt):
         killed.train(2)
     ckpts = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "killed/checkpoints/train/ostrack/standin/*")))
@@ -155,5 +148,5 @@ def test_wandb_offline_run(layout, tmp_path, monkeypatch):
     t = make_trainer(layout, tmp_path, cfg=cfg, use_wandb=True)
     t.train(1)
     t.wandb_writer.finish()
-    runs = glob.glob(str(tmp_path / "tensorboard/train/ostrack/standin/wandb/offline-run-*"))
+    runs = glob.glob(str(tmp_path / "wandb/train/ostrack/standin/wandb/offline-run-*"))
     assert runs and glob.glob(os.path.join(runs[-1], "*.wandb"))

@@ -14,6 +14,7 @@ import yaml
 
 from lib.config import load_config
 from lib.models.backbones.vit import vit_tiny_patch16_4blocks_ce
+from lib.train.pretrained import PretrainedMissingError
 from lib.train.run_training import init_seeds, make_settings
 from lib.train.train_script import build_trainer
 from tests.conftest import PROJECT_ROOT, need_shared
@@ -99,8 +100,8 @@ def test_mae_weights_are_loaded_from_the_pretrained_folder(layout, tmp_path, mon
     net_state = trainer.net.backbone.state_dict()
     for key in ("blocks.0.attn.qkv.weight", "blocks.3.mlp.fc2.bias", "patch_embed.proj.weight", "norm.weight"):
         assert torch.equal(net_state[key], state[key]), key
-    cfg.MODEL.PRETRAIN_FILE = "mae_missing.pth"
-    with pytest.warns(UserWarning, match="mae_missing.pth.*random weights"):
+    cfg.MODEL.PRETRAIN_FILE = "mae_missing.pth"  # a missing file stops training (unless --random_init)
+    with pytest.raises(PretrainedMissingError, match="mae_missing.pth.*--random_init"):
         make_trainer(layout, tmp_path / "out2", cfg, workers=0)
 
 

@@ -166,6 +166,15 @@ def ddp_test_trainer(env, out, batch, samples, local_rank=-1, rank=0, world=1, d
     return trainer
 
 
+def kill_at(epoch: int, iteration: int):
+    """An ``on_iteration`` hook raising KeyboardInterrupt after training iteration ``iteration`` of ``epoch``
+    (a simulated kill)."""
+    def hook(trainer, loader, i):
+        if trainer.epoch == epoch and i == iteration and loader.training:
+            raise KeyboardInterrupt("simulated kill")
+    return hook
+
+
 @pytest.fixture(autouse=False)
 def one_torch_thread():
     """Run a test with one torch thread (restored afterwards): on a shared 2-core machine, OpenMP's

@@ -41,13 +41,24 @@ def _module_for(script: str):
         raise
 
 
+#: training keys every script has besides its official defaults (toolkit additions).
+COMMON_TRAIN_DEFAULTS = {
+    "ACCUM_ITER": 1,  # iterations whose gradients are accumulated per optimizer step (global batch on fewer GPUs)
+}
+
+
 def get_defaults(script: str) -> Config:
-    """A fresh copy of the defaults of ``script`` (official ``lib/config/<script>/config.py``)."""
+    """A fresh copy of the defaults of ``script`` (official ``lib/config/<script>/config.py``), plus
+    :data:`COMMON_TRAIN_DEFAULTS` under ``TRAIN``."""
     module = _module_for(script)
     try:
-        return Config(module.make_defaults(script))
+        cfg = Config(module.make_defaults(script))
     except TypeError:
-        return Config(module.make_defaults())
+        cfg = Config(module.make_defaults())
+    if "TRAIN" in cfg:
+        for key, value in COMMON_TRAIN_DEFAULTS.items():
+            cfg.TRAIN.setdefault(key, value)
+    return cfg
 
 
 def experiment_path(script: str, config: Union[str, os.PathLike]) -> Path:

@@ -84,6 +84,8 @@ class TrainRecipe:
             learning rates); ``param_groups`` is then not used.
         prepare_network: optional ``fn(net, cfg, settings) -> net`` applied to the built network before it is
             wrapped for DDP (SparseTT's synchronised batch norm).
+        pretrained_files: optional ``fn(cfg) -> [(path, config key)]``: the pretrained backbone files the config
+            needs (:mod:`lib.train.pretrained`), checked before the data is loaded.
     """
 
     script: str
@@ -97,6 +99,7 @@ class TrainRecipe:
     settings_hook: Optional[Callable] = None
     build_optimizer: Optional[Callable] = None
     prepare_network: Optional[Callable] = None
+    pretrained_files: Optional[Callable] = None
     extra: Dict = field(default_factory=dict)
 
 

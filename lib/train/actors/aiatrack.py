@@ -159,6 +159,9 @@ def build_aiatrack_dataloaders(cfg, settings):
     return loader, None
 
 
+from lib.train.pretrained import resnet_pretrained_files  # noqa: E402
+
 register_recipe(TrainRecipe(script="aiatrack", actor_cls=AIATRACKActor, build_objective=build_aiatrack_objective,
                             param_groups=backbone_param_groups, checkpoint_epochs=aiatrack_checkpoint_epochs,
-                            build_dataloaders=build_aiatrack_dataloaders, update_settings=update_aiatrack_settings))
+                            build_dataloaders=build_aiatrack_dataloaders, update_settings=update_aiatrack_settings,
+                            pretrained_files=resnet_pretrained_files))

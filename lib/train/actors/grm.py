@@ -61,5 +61,8 @@ def grm_param_groups(net, cfg) -> List[Dict]:
 #: GRM keeps the checkpoints of the last 5 epochs and of every 100th.
 grm_checkpoint_epochs = last_epochs_or_every(5, 100)
 
+from lib.train.pretrained import vit_pretrained_files  # noqa: E402
+
 register_recipe(TrainRecipe(script="grm", actor_cls=GRMActor, build_objective=build_ostrack_objective,
-                            param_groups=grm_param_groups, checkpoint_epochs=grm_checkpoint_epochs))
+                            param_groups=grm_param_groups, checkpoint_epochs=grm_checkpoint_epochs,
+                            pretrained_files=vit_pretrained_files))

@@ -98,5 +98,8 @@ def build_ostrack_objective(cfg) -> Tuple[Dict, Dict]:
     return objective, weights
 
 
+from lib.train.pretrained import vit_pretrained_files  # noqa: E402
+
 register_recipe(TrainRecipe(script="ostrack", actor_cls=OSTrackActor, build_objective=build_ostrack_objective,
-                            param_groups=backbone_param_groups, checkpoint_epochs=ostrack_checkpoint_epochs))
+                            param_groups=backbone_param_groups, checkpoint_epochs=ostrack_checkpoint_epochs,
+                            pretrained_files=vit_pretrained_files))

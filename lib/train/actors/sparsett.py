@@ -247,7 +247,10 @@ def sync_batch_norm(net: nn.Module, cfg, settings) -> nn.Module:
     return net
 
 
+from lib.train.pretrained import swin_pretrained_files  # noqa: E402
+
 register_recipe(TrainRecipe(script="sparsett", actor_cls=SparseTTActor, build_objective=build_sparsett_objective,
                             param_groups=basemodel_param_groups, checkpoint_epochs=lambda epoch, max_epochs: True,
                             build_dataloaders=build_sparsett_dataloaders, update_settings=sparsett_update_settings,
-                            build_optimizer=build_sparsett_optimizer, prepare_network=sync_batch_norm))
+                            build_optimizer=build_sparsett_optimizer, prepare_network=sync_batch_norm,
+                            pretrained_files=swin_pretrained_files))

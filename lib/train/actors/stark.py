@@ -122,10 +122,14 @@ def build_stark_cls_objective(cfg) -> Tuple[Dict, Dict]:
     return {"cls": BCEWithLogitsLoss()}, {"cls": 1.0}
 
 
+from lib.train.pretrained import resnet_pretrained_files  # noqa: E402
+
 register_recipe(TrainRecipe(script="stark_s", actor_cls=STARKSActor, build_objective=build_stark_box_objective,
-                            param_groups=backbone_param_groups, checkpoint_epochs=stark_checkpoint_epochs))
+                            param_groups=backbone_param_groups, checkpoint_epochs=stark_checkpoint_epochs,
+                            pretrained_files=resnet_pretrained_files))
 register_recipe(TrainRecipe(script="stark_st1", actor_cls=STARKSActor, build_objective=build_stark_box_objective,
-                            param_groups=backbone_param_groups, checkpoint_epochs=stark_checkpoint_epochs))
+                            param_groups=backbone_param_groups, checkpoint_epochs=stark_checkpoint_epochs,
+                            pretrained_files=resnet_pretrained_files))
 register_recipe(TrainRecipe(script="stark_st2", actor_cls=STARKSTActor, build_objective=build_stark_cls_objective,
                             param_groups=backbone_param_groups, checkpoint_epochs=stark_checkpoint_epochs,
                             load_previous_stage=True))

@@ -88,6 +88,24 @@ class WorkerSeeder:
         torch.manual_seed(s)
 
 
+class _SkipBatches:
+    """A batch sampler whose iterators start after the first ``start`` batches (advanced eagerly, when the
+    iterator is created)."""
+
+    def __init__(self, base, start: int):
+        self.base = base
+        self.start = start
+
+    def __iter__(self):
+        it = iter(self.base)
+        for _ in range(self.start):
+            next(it, None)
+        return it
+
+    def __len__(self) -> int:
+        return max(0, len(self.base) - self.start)
+
+
 class LTRLoader(torch.utils.data.DataLoader):
     """Data loader of the training loop.
 
@@ -124,6 +142,22 @@ class LTRLoader(torch.utils.data.DataLoader):
         self.training = training
         self.epoch_interval = epoch_interval
         self.stack_dim = stack_dim
+
+    @property
+    def _index_sampler(self):
+        base = super()._index_sampler
+        start = getattr(self, "_start_batch", 0)
+        return _SkipBatches(base, start) if start else base
+
+    def iter_from(self, start: int):
+        """An iterator over this epoch's batches ``start + 1, start + 2, ...`` (0-based: from ``start``): the
+        index stream is advanced by ``start`` batches without loading them (a run resumed mid-epoch). The
+        sampler's own randomness (a shuffling ``RandomSampler``) is drawn when the iterator is created."""
+        self._start_batch = int(start)
+        try:
+            return iter(self)
+        finally:
+            self._start_batch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Tell the distributed sampler, the worker seeder and the dataset which epoch is starting."""

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from tqdm import tqdm
@@ -50,22 +50,31 @@ class LTRTrainer(BaseTrainer):
         if amp_dtype == torch.float16:
             self.scaler = torch.amp.GradScaler(self.device.type)
         self.on_iteration = on_iteration
+        self.wandb_cfg = wandb_cfg
         self.tensorboard_writer = None
         self.wandb_writer = None
-        if self.is_main:
-            tb_root = getattr(settings.env, "tensorboard_dir", "") or os.path.join(settings.save_dir, "tensorboard")
-            tb_dir = os.path.join(tb_root, settings.project_path)
-            os.makedirs(tb_dir, exist_ok=True)
-            from lib.train.admin.tensorboard import TensorboardWriter
+        self._iter_time: Dict[str, float] = {}  # seconds per iteration of each loader (ETA)
 
-            self.tensorboard_writer = TensorboardWriter(tb_dir, [l.name for l in self.loaders])
-            if getattr(settings, "use_wandb", False):
-                from lib.train.admin.wandb_writer import WandbWriter
+    def start_logging(self) -> None:
+        """TensorBoard under ``<save_dir>/tensorboard/<project_path>`` and, with ``use_wandb``, a wandb run under
+        ``<save_dir>/wandb/<project_path>`` whose id is stored in the checkpoints (a resumed run continues it;
+        its step is the training iteration). Main process only."""
+        if not self.is_main or self.tensorboard_writer is not None:
+            return
+        settings = self.settings
+        tb_dir = os.path.join(settings.save_dir, "tensorboard", settings.project_path)
+        os.makedirs(tb_dir, exist_ok=True)
+        from lib.train.admin.tensorboard import TensorboardWriter
 
-                samples = getattr(self.loaders[0].dataset, "samples_per_epoch", 0)
-                interval = multigpu.get_world_size() * settings.batchsize
-                self.wandb_writer = WandbWriter(settings.project_path[len("train/"):], wandb_cfg or {}, tb_dir,
-                                                samples * max(0, self.epoch - 1), interval)
+        self.tensorboard_writer = TensorboardWriter(tb_dir, [l.name for l in self.loaders])
+        if getattr(settings, "use_wandb", False):
+            from lib.train.admin.wandb_writer import WandbWriter
+
+            wandb_dir = os.path.join(settings.save_dir, "wandb", settings.project_path)
+            os.makedirs(wandb_dir, exist_ok=True)
+            self.wandb_writer = WandbWriter(settings.project_path[len("train/"):], self.wandb_cfg or {}, wandb_dir,
+                                            run_id=self.wandb_run_id)
+            self.wandb_run_id = self.wandb_writer.run_id
 
     # ------------------------------------------------------------------------------------------------------
     def _autocast(self):
@@ -73,20 +82,33 @@ class LTRTrainer(BaseTrainer):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def training_step(self, data, loader) -> dict:
-        """Forward one batch and, for a training loader, update the network. Returns the actor's stats."""
-        with self._autocast():
-            loss, stats = self.actor(data)
-        if loader.training:
+    def training_step(self, data, loader, scale: float = 1.0, step: bool = True, start: bool = True) -> dict:
+        """Forward one batch and, for a training loader, back-propagate ``loss * scale``; with ``step`` clip the
+        gradients (``settings.grad_clip_norm``) and update the network. Gradient accumulation over k batches
+        calls it with ``scale = 1/k``, ``start`` on the first batch (gradients zeroed) and ``step`` on the last,
+        which gives the update of one batch k times larger (equal batch sizes, losses that are batch means).
+        Returns the actor's stats (unscaled loss)."""
+        if loader.training and start:
             self.optimizer.zero_grad()
+        sync = contextlib.nullcontext()
+        if loader.training and not step and multigpu.is_multi_gpu(self.actor.net):
+            sync = self.actor.net.no_sync()  # DDP: average the gradients once, at the step
+        with sync:
+            with self._autocast():
+                loss, stats = self.actor(data)
+            if loader.training:
+                loss = loss * scale if scale != 1.0 else loss
+                if self.scaler is None:
+                    loss.backward()
+                else:
+                    self.scaler.scale(loss).backward()
+        if loader.training and step:
             clip = float(getattr(self.settings, "grad_clip_norm", 0) or 0)
             if self.scaler is None:
-                loss.backward()
                 if clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.actor.net.parameters(), clip)
                 self.optimizer.step()
             else:
-                self.scaler.scale(loss).backward()
                 if clip > 0:
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.actor.net.parameters(), clip)
@@ -94,38 +116,84 @@ class LTRTrainer(BaseTrainer):
                 self.scaler.update()
         return stats
 
+    @staticmethod
+    def accumulation_group(i: int, n: int, accum: int):
+        """For iteration ``i`` (1-based) of ``n`` with ``accum`` iterations per optimizer step:
+        ``(first, last, size)``: whether it starts and ends its group, and the group's size (the last group of
+        an epoch may be shorter)."""
+        first_of_group = (i - 1) // accum * accum + 1
+        size = min(accum, n - first_of_group + 1)
+        return i == first_of_group, i == first_of_group + size - 1, size
+
     def cycle_dataset(self, loader) -> None:
-        """One pass over ``loader``."""
+        """One pass over ``loader`` (a resumed run starts the training loader after its checkpoint's iteration)."""
         self.actor.train(loader.training)
         torch.set_grad_enabled(loader.training)
         self._init_timing()
         n = len(loader)
-        bar = tqdm(total=n, desc=f"[{loader.name}: {self.epoch}]", disable=not self.is_main or
+        start = 0
+        if loader.training and self.resume_iteration:
+            start, self.resume_iteration = min(self.resume_iteration, n), 0
+        self._start_iteration = start
+        iterator = loader.iter_from(start) if start and hasattr(loader, "iter_from") else iter(loader)
+        if self._pending_rng is not None:  # mid-epoch resume: the generators as they were after iteration start
+            from .base_trainer import restore_rng_state
+
+            restore_rng_state(self._pending_rng)
+            self._pending_rng = None
+        accum = max(1, int(getattr(self.settings, "accum_iter", 1) or 1)) if loader.training else 1
+        every_iters = int(getattr(self.settings, "save_every_iters", 0) or 0) if loader.training else 0
+        bar = tqdm(total=n, initial=start, desc=f"[{loader.name}: {self.epoch}]", disable=not self.is_main or
                    not getattr(self.settings, "progress_bar", True), leave=False, dynamic_ncols=True)
         batch_size = 0
         try:
-            for i, data in enumerate(loader, 1):
+            for i, data in enumerate(iterator, start + 1):
                 self.data_read_done_time = time.time()
                 data = data.to(self.device)
                 self.data_to_gpu_time = time.time()
                 data["epoch"] = self.epoch
-                stats = self.training_step(data, loader)
+                first, last, size = self.accumulation_group(i, n, accum)
+                stats = self.training_step(data, loader, scale=1.0 / size, step=last, start=first)
                 batch_size = self._batch_size(data, loader)
                 self._update_stats(stats, batch_size, loader)
                 self._print_stats(i, loader, batch_size)
                 bar.update(1)
-                if self.wandb_writer is not None and i % self.settings.print_interval == 0:
-                    self.wandb_writer.write_log(self.stats, self.epoch)
+                if loader.training and self.wandb_writer is not None and i % self.settings.print_interval == 0:
+                    self.wandb_writer.write_log(self.stats, self.epoch, step=(self.epoch - 1) * n + i)
+                if every_iters and last and i < n:
+                    done = (self.epoch - 1) * n + i
+                    if done // every_iters > (done - size) // every_iters and self._checkpoint_dir:
+                        self.save_checkpoint(iteration=i)
                 if self.on_iteration is not None:
                     self.on_iteration(self, loader, i)
         finally:
             bar.close()
             torch.set_grad_enabled(True)
+        if not loader.training:
+            self._reduce_stats(loader)
         if self.num_frames and batch_size:
             epoch_time = self.prev_time - self.start_time
             self._log(f"Epoch Time: {datetime.timedelta(seconds=epoch_time)}  Avg Data Time: "
                       f"{self.avg_data_time / self.num_frames * batch_size:.5f}  Avg Forward Time: "
                       f"{self.avg_forward_time / self.num_frames * batch_size:.5f}")
+
+    def _reduce_stats(self, loader) -> None:
+        """Average ``loader``'s running statistics over all processes (DDP): each meter's sum and count are
+        summed over the ranks, so every rank holds the average over the whole validation set."""
+        if not multigpu.is_dist() or self.stats.get(loader.name) is None:
+            return
+        meters = [(k, m) for k, m in self.stats[loader.name].items() if isinstance(m, AverageMeter)]
+        if not meters:
+            return
+        values = torch.tensor([[float(m.sum), float(m.count)] for _, m in meters], dtype=torch.float64,
+                              device=self.device if self.device.type == "cuda" else "cpu")
+        torch.distributed.all_reduce(values)
+        for (_, m), (total, count) in zip(meters, values.tolist()):
+            m.sum, m.count = total, int(round(count))
+            m.avg = total / count if count else 0
+        parts = [f"{k}: {m.avg:.5f}" for k, m in meters]
+        self._log(f"[{loader.name}: {self.epoch}] averaged over {multigpu.get_world_size()} processes: "
+                  + "  ,  ".join(parts))
 
     @staticmethod
     def _batch_size(data, loader) -> int:
@@ -181,6 +249,24 @@ class LTRTrainer(BaseTrainer):
         if getattr(self.settings, "console", True):
             tqdm.write(msg)
 
+    def _eta_seconds(self, loader, i: int) -> float:
+        """Seconds left in the whole run: the rest of this loader, the other loaders of this epoch and every
+        later epoch, each iteration at its loader's measured time (the training loader's if not measured)."""
+        t_train = self._iter_time.get(self.loaders[0].name, 0.0)
+        left = (len(loader) - i) * self._iter_time.get(loader.name, t_train)
+        after = False
+        for l in self.loaders:
+            if l is loader:
+                after = True
+                continue
+            if after and self.epoch % l.epoch_interval == 0:
+                left += len(l) * self._iter_time.get(l.name, t_train)
+        for epoch in range(self.epoch + 1, max(self.max_epochs, self.epoch) + 1):
+            for l in self.loaders:
+                if epoch % l.epoch_interval == 0:
+                    left += len(l) * self._iter_time.get(l.name, t_train)
+        return left
+
     def _print_stats(self, i: int, loader, batch_size: int) -> None:
         self.num_frames += batch_size
         now = time.time()
@@ -190,13 +276,21 @@ class LTRTrainer(BaseTrainer):
         self.prev_time = now
         self.avg_data_time += self.data_read_done_time - prev
         self.avg_forward_time += now - self.data_to_gpu_time
+        done = i - getattr(self, "_start_iteration", 0)
+        self._iter_time[loader.name] = (now - self.start_time) / max(done, 1)
         if i % self.settings.print_interval == 0 or i == len(loader):
+            world = multigpu.get_world_size()
+            eta = datetime.timedelta(seconds=int(self._eta_seconds(loader, i)))
             parts = [f"[{loader.name}: {self.epoch}, {i} / {len(loader)}] FPS: {average_fps:.1f} ({batch_fps:.1f})",
+                     f"samples/s: {average_fps * world:.1f}",
                      f"DataTime: {self.avg_data_time / self.num_frames * batch_size:.3f}",
                      f"ForwardTime: {self.avg_forward_time / self.num_frames * batch_size:.3f}"]
+            if loader.training:
+                parts.append("lr: " + "/".join(f"{g['lr']:.3g}" for g in self.optimizer.param_groups))
             for name, val in self.stats[loader.name].items():
                 if (self.settings.print_stats is None or name in self.settings.print_stats) and hasattr(val, "avg"):
                     parts.append(f"{name}: {val.avg:.5f}")
+            parts.append(f"epoch {self.epoch} of {max(self.max_epochs, self.epoch)}, ETA {eta}")
             self._log("  ,  ".join(parts))
 
     def _stats_new_epoch(self) -> None:
