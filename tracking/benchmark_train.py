@@ -2,9 +2,11 @@
 worker (jpeg4py and OpenCV), and training iterations per second of a config.
 
     # real frames from ../shared/data laid out as GOT-10k / LaSOT training sets in a temporary folder
-    python tracking/benchmark_train.py --script ostrack --config ostrack_tiny_cpu --shared ../shared/data
-    # your own datasets (the roots of lib/train/admin/local.py), on a GPU
-    python tracking/benchmark_train.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --device cuda
+    python tracking/benchmark_train.py --script ostrack --config tiny_cpu --shared ../shared/data
+    # a full config on the same frames (CPU: a small batch; the pretrained file is not needed for speed)
+    python tracking/benchmark_train.py --config vitb_256_mae_ce_32x4_ep300 --shared ../shared/data --batch 2 --iters 2
+    # your own datasets (the roots of lib/train/admin/local.py), on a GPU, batch 32 with AMP
+    python tracking/benchmark_train.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --device cuda --amp fp16
 
 Figures depend on the machine and its load; the note in the README records the ones measured.
 """
@@ -12,6 +14,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,8 +33,11 @@ from lib.utils.image import jpeg4py_available
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--script", default="ostrack")
-    parser.add_argument("--config", default="ostrack_tiny_cpu")
+    parser.add_argument("--config", default="tiny_cpu", help="experiments/<script>/<config>.yaml (name or path)")
     parser.add_argument("--shared", default=None, help="../shared/data: lay its sequences out as training sets")
+    parser.add_argument("--demo", default=None, help="a training set made by tracking/make_demo_training_set.py")
+    parser.add_argument("--batch", type=int, default=None, help="override TRAIN.BATCH_SIZE")
+    parser.add_argument("--amp", choices=["off", "fp16", "bf16"], default=None, help="override TRAIN.AMP")
     parser.add_argument("--samples", type=int, default=40, help="samples per worker measurement")
     parser.add_argument("--iters", type=int, default=10, help="training iterations to time (0: skip)")
     parser.add_argument("--device", default="cpu")
@@ -41,20 +47,30 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     env = None
-    if args.shared:
+    if args.shared or args.demo:
         from lib.train.admin.environment import EnvironmentSettings
         from lib.train.dataset.demo_layout import make_demo_training_set
 
         tmp = Path(tempfile.mkdtemp(prefix="bench_layout_"))
         env = EnvironmentSettings()
-        for field, path in make_demo_training_set(Path(args.shared), tmp / "data").items():
+        if args.demo:
+            demo = Path(args.demo)
+            paths = {"got10k_dir": demo / "got10k" / "train", "lasot_dir": demo / "lasot",
+                     "dataspec_path": demo / "data_specs"}
+        else:
+            paths = make_demo_training_set(Path(args.shared), tmp / "data")
+        for field, path in paths.items():
             setattr(env, field, str(path))
         env.workspace_dir = str(tmp)
         env.tensorboard_dir = str(tmp / "tensorboard")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.script, args.config)
-    if args.shared:  # the demo set holds LaSOT- and GOT-10k-shaped data only
+    if args.batch:
+        cfg.TRAIN.BATCH_SIZE = args.batch
+    if args.amp:
+        cfg.TRAIN.AMP = {"off": False, "fp16": "fp16", "bf16": "bf16"}[args.amp]
+    if env is not None:  # the demo set holds LaSOT- and GOT-10k-shaped data only
         cfg.DATA.TRAIN.DATASETS_NAME, cfg.DATA.TRAIN.DATASETS_RATIO = ["LASOT", "GOT10K_train_full"], [1, 1]
         if "VAL" in cfg.DATA:
             cfg.DATA.VAL.DATASETS_NAME, cfg.DATA.VAL.DATASETS_RATIO = ["GOT10K_train_full"], [1]
@@ -63,12 +79,16 @@ def main(argv=None):
                              device=torch.device(args.device), num_workers=args.num_workers)
     settings.console = False
     settings.progress_bar = False
+    settings.random_init = True  # speed does not depend on the weights: a missing pretrained file is fine
     recipe = get_recipe(args.script)  # the script's own settings and loaders (AiATrack: references)
     (recipe.update_settings or update_settings)(settings, cfg)
     loader, _ = (recipe.build_dataloaders or build_dataloaders)(cfg, settings)
     sampler = loader.dataset
+    device = args.device
+    if torch.device(args.device).type == "cuda":
+        device += f" ({torch.cuda.get_device_name(torch.device(args.device))})"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, device {args.device}")
+          f"threads {torch.get_num_threads()}, device {device}")
     template = cfg.DATA.TEMPLATE.get("SIZE", "-")  # AiATrack has no template crop
     print(f"config {args.script}/{args.config}: search {cfg.DATA.SEARCH.SIZE}, template {template}, "
           f"batch {cfg.TRAIN.BATCH_SIZE}, datasets {list(cfg.DATA.TRAIN.DATASETS_NAME)}")
@@ -101,4 +121,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from lib.utils.errors import run_cli
+
+    sys.exit(run_cli(main, prog="benchmark_train.py"))
