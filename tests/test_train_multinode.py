@@ -2,6 +2,7 @@
 the default port and train a tiny config for one epoch; a machine whose partner never comes stops with a
 message naming the address and the port."""
 
+import argparse
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import torch
 import yaml
 
 from lib.train import launch
+from lib.train.run_training import make_settings
 from tests.conftest import PROJECT_ROOT, need_shared
 from tests.train_helpers import build_layout
 
@@ -83,3 +85,20 @@ def test_a_lone_node_times_out_naming_address_and_port(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: ") and f"127.0.0.1:{port}" in last and "within 2 s" in last
+
+
+def test_run_options_travel_to_every_process():
+    args = train_cli.parse_args(["--script", "ostrack", "--mode", "multiple", "--nproc_per_node", "2",
+                                 "--save_every", "5", "--save_every_iters", "500", "--accum_iter", "2", "--no_resume",
+                                 "--random_init", "--no_progress"])
+    cmd = train_cli.build_command(args)
+    run = cmd.index(next(c for c in cmd if c.endswith("run_training.py")))
+    tail = cmd[run + 1:]
+    assert tail[tail.index("--save_every") + 1] == "5" and tail[tail.index("--save_every_iters") + 1] == "500"
+    assert tail[tail.index("--accum_iter") + 1] == "2"
+    assert {"--no_resume", "--random_init", "--no_progress"} <= set(tail) and "--resume_changed_config" not in tail
+    parser = argparse.ArgumentParser()
+    launch.add_run_options(parser)
+    options = vars(parser.parse_args(tail[tail.index("--save_every"):]))
+    settings = make_settings("ostrack", "tiny_cpu", "out", env=object(), **options)
+    assert settings.save_every_iters == 500 and settings.no_resume and settings.progress_bar is False

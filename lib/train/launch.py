@@ -23,7 +23,7 @@ from lib.utils.errors import UserError
 
 __all__ = ["DEFAULT_MASTER_PORT", "DEFAULT_RDZV_TIMEOUT", "RENDEZVOUS_MARKER_ENV", "LAUNCH_COMMAND_ENV",
            "RendezvousError", "resolve_master_port", "torchrun_command", "run_launcher", "mark_started",
-           "add_run_options", "run_options_argv"]
+           "RUN_OPTIONS", "add_run_options", "run_options_argv"]
 
 #: port of the rank-0 machine when several machines train and --master_port is not given (the official
 #: OSTrack/STARK ``tracking/train.py --mode multi_node`` used the fixed port 20000 as well).
@@ -119,7 +119,7 @@ def run_launcher(cmd: Sequence[str], nnodes: int = 1, master_addr: str = "", mas
 
 
 # options passed through to run_training.py -----------------------------------------------------------------
-_RUN_OPTIONS = (
+RUN_OPTIONS = (
     # (flag, type, default, help)
     ("--save_every", int, 0, "also save a checkpoint every N epochs (crash safety; kept until the next one)"),
     ("--save_every_iters", int, 0, "also save a checkpoint every N training iterations, inside an epoch: the run "
@@ -134,8 +134,8 @@ _RUN_OPTIONS = (
 
 
 def add_run_options(parser) -> None:
-    """Add the options of :data:`_RUN_OPTIONS` to an argparse parser (train.py and run_training.py)."""
-    for flag, kind, default, text in _RUN_OPTIONS:
+    """Add the options of :data:`RUN_OPTIONS` to an argparse parser (train.py and run_training.py)."""
+    for flag, kind, default, text in RUN_OPTIONS:
         if kind is None:
             parser.add_argument(flag, action="store_true", help=text)
         else:
@@ -143,9 +143,9 @@ def add_run_options(parser) -> None:
 
 
 def run_options_argv(args) -> List[str]:
-    """The options of :data:`_RUN_OPTIONS` set in ``args``, as command-line arguments for run_training.py."""
+    """The options of :data:`RUN_OPTIONS` set in ``args``, as command-line arguments for run_training.py."""
     out: List[str] = []
-    for flag, kind, default, _ in _RUN_OPTIONS:
+    for flag, kind, default, _ in RUN_OPTIONS:
         value = getattr(args, flag[2:])
         if kind is None:
             if value:

@@ -118,11 +118,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip_bad_data", type=int, choices=[0, 1], default=0,
                         help="log and skip corrupt frames / broken annotations instead of stopping")
     parser.add_argument("--local_rank", type=int, default=-1, help=argparse.SUPPRESS)  # deprecated launcher
-    from lib.train.launch import _RUN_OPTIONS, add_run_options
+    from lib.train.launch import RUN_OPTIONS, add_run_options
 
     add_run_options(parser)
     args = parser.parse_args(argv)
-    options = {flag[2:]: getattr(args, flag[2:]) for flag, *_ in _RUN_OPTIONS}
+    options = {flag[2:]: getattr(args, flag[2:]) for flag, *_ in RUN_OPTIONS}
     run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),
                  args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark),
                  bool(args.skip_bad_data), **options)

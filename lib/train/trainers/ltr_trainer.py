@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import logging
 import os
 import time
@@ -135,7 +136,10 @@ class LTRTrainer(BaseTrainer):
         if loader.training and self.resume_iteration:
             start, self.resume_iteration = min(self.resume_iteration, n), 0
         self._start_iteration = start
-        iterator = loader.iter_from(start) if start and hasattr(loader, "iter_from") else iter(loader)
+        if start and hasattr(loader, "iter_from"):
+            iterator = loader.iter_from(start)
+        else:  # a plain DataLoader: read and drop the batches already done
+            iterator = itertools.islice(iter(loader), start, None)
         if self._pending_rng is not None:  # mid-epoch resume: the generators as they were after iteration start
             from .base_trainer import restore_rng_state
 
