@@ -6,7 +6,13 @@ Checkpoints are written atomically to ``<save_dir>/checkpoints/<project_path>/<N
 (tensors, numbers, strings, lists, dicts; ``settings`` as a dict), so ``torch.load(weights_only=True)`` reads
 them. They also hold what an exact resume needs: ``lr_scheduler``, ``scaler`` (AMP) and ``rng_state``
 (python, numpy, torch and CUDA generators of every rank). A run resumed from its checkpoint continues as
-if it had never stopped (bitwise on CPU with the same seed).
+if it had never stopped (bitwise on CPU with the same seed). Every checkpoint also records its provenance:
+``config`` (the resolved config; resuming with another one stops unless ``settings.resume_changed_config``),
+``command_line``, ``launch_command``, ``git_commit`` and ``wandb_run_id``.
+
+Which checkpoints are kept is the script's official rule (``checkpoint_epochs``); ``settings.save_every`` (epochs)
+and ``settings.save_every_iters`` (training iterations, ``<NetType>_ep<EPOCH>_it<ITER>.pth.tar``, resumed at that
+iteration) add temporary checkpoints, each deleted when the next checkpoint is written.
 
 Differences from the official trainer: the scheduler state is restored from the checkpoint (the official
 code set ``last_epoch`` only); a crash is logged and re-raised (the official ``fail_safe`` swallowed it and
@@ -31,6 +37,7 @@ import torch
 
 from lib.train.admin import multigpu
 from lib.train.admin.stats import load_stats_state_dict, stats_state_dict
+from lib.train.launch import LAUNCH_COMMAND_ENV
 from lib.train.provenance import git_commit
 from lib.utils.checkpoint import (CheckpointError, check_state_dict, extract_state_dict, safe_load,
                                   save_checkpoint_atomic)
@@ -252,7 +259,7 @@ class BaseTrainer:
             "iteration": 0,
             "config": self.config,
             "command_line": shlex.join([sys.executable] + sys.argv),
-            "launch_command": os.environ.get("TRACKING_LAUNCH_COMMAND") or shlex.join([sys.executable] + sys.argv),
+            "launch_command": os.environ.get(LAUNCH_COMMAND_ENV) or shlex.join([sys.executable] + sys.argv),
             "git_commit": git_commit(),
             "wandb_run_id": self.wandb_run_id,
         }
