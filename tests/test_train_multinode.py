@@ -45,6 +45,7 @@ def test_multi_node_default_port_is_fixed():
                                                       "--nproc_per_node", "1", "--nnodes", "2", "--node_rank", "2"]))
 
 
+@pytest.mark.slow
 def test_two_nodes_on_localhost_train_one_epoch(tmp_path):
     layout = build_layout(need_shared("data"), tmp_path / "data")
     cfg = yaml.safe_load((PROJECT_ROOT / "experiments/ostrack/tiny_cpu.yaml").read_text())

@@ -17,7 +17,7 @@ __all__ = ["EnvironmentSettings", "env_settings", "create_default_local_file", "
 
 TRAIN_FIELDS = [
     ("workspace_dir", "base folder of training outputs"),
-    ("tensorboard_dir", "TensorBoard event files"),
+    ("tensorboard_dir", "not used by training any more: TensorBoard goes to <save_dir>/tensorboard"),
     ("pretrained_networks", "pretrained backbones (MAE ViT, ResNet, Swin), default <project>/pretrained_models"),
     ("dataspec_path", "split files (pytracking ltr/data_specs): got10k_*_split.txt, lasot_train_split.txt"),
     ("lasot_dir", "LaSOT: <class>/<class>-<id>/img/00000001.jpg"),
