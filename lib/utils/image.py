@@ -10,10 +10,12 @@ from typing import Optional
 
 import cv2
 import numpy as np
+from lib.utils.errors import register_user_error
 
 __all__ = ["imread_rgb", "imdecode_rgb", "jpeg4py_available", "FrameReadError"]
 
 
+@register_user_error
 class FrameReadError(IOError):
     """A frame that does not exist or cannot be decoded (the message names the file)."""
 

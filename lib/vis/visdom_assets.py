@@ -34,6 +34,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 from unittest import mock
 
 from lib.utils.misc import atomic_write
+from lib.utils.errors import register_user_error
 
 __all__ = ["NpmPackage", "PACKAGES", "VISDOM_VERSION", "MANIFEST_NAME", "AssetError", "NpmMissingError",
            "visdom_package_dir", "fetch_tarballs", "install_assets", "verify_assets", "offline_fetch_attempts",
@@ -142,6 +143,7 @@ PACKAGES: Tuple[NpmPackage, ...] = (
 )
 
 
+@register_user_error
 class AssetError(RuntimeError):
     """Fetching, checking or placing an asset failed (the message names package, file and cause)."""
 

@@ -29,6 +29,7 @@ from lib.utils.misc import atomic_write
 from .metrics import GOT10K_THRESHOLDS, PredictionError, frame_errors, got10k_frame_ious, sequence_counts
 from .protocols import FrameRules, UnsupportedDatasetError, get_rules
 from .results import TrackerResults
+from lib.utils.errors import register_user_error
 
 __all__ = ["EvalData", "extract_results", "MissingResultError", "ResultFileError", "CACHE_NAME",
            "got10k_sequence_meta"]
@@ -37,10 +38,12 @@ CACHE_NAME = "eval_data.npz"
 _FORMAT = 1
 
 
+@register_user_error
 class MissingResultError(FileNotFoundError):
     """A tracker has no result file for a sequence (names tracker, sequence and the expected path)."""
 
 
+@register_user_error
 class ResultFileError(ValueError):
     """A result file that is malformed, too short, or that the protocol rejects (names file and line)."""
 

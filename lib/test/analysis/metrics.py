@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .protocols import SUCCESS, FrameRules
+from lib.utils.errors import register_user_error
 
 __all__ = ["PredictionError", "prepare_predictions", "box_iou", "box_centers", "frame_errors",
            "sequence_counts", "got10k_frame_ious", "GOT10K_THRESHOLDS"]
@@ -20,6 +21,7 @@ __all__ = ["PredictionError", "prepare_predictions", "box_iou", "box_centers", "
 GOT10K_THRESHOLDS = np.linspace(0, 1, 101)
 
 
+@register_user_error
 class PredictionError(ValueError):
     """A prediction the protocol rejects; ``frame`` is the 0-based row (line ``frame + 1`` of the file)."""
 

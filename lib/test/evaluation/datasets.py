@@ -12,6 +12,7 @@ from collections import namedtuple
 from typing import Optional
 
 from .data import BaseDataset, SequenceList
+from lib.utils.errors import register_user_error
 
 __all__ = ["DatasetInfo", "DATASETS", "ALIASES", "UnknownDatasetError", "canonical_name", "load_dataset", "get_dataset",
            "list_datasets"]
@@ -43,6 +44,7 @@ ALIASES = {"lasot_ext": "lasot_extension_subset", "otb2015": "otb", "otb100": "o
            "got10k": "got10k_test", "tn": "trackingnet", "tpl": "tc128"}
 
 
+@register_user_error
 class UnknownDatasetError(KeyError):
     """A dataset name that is not registered (the message lists the registered names)."""
 

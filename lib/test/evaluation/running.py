@@ -44,6 +44,7 @@ from lib.utils.misc import atomic_write
 
 from .data import Sequence
 from .tracker import Tracker
+from lib.utils.errors import register_user_error
 
 __all__ = ["SequenceResult", "run_sequence", "run_dataset", "save_tracker_output", "worker_device", "run_tracker",
            "SetupError", "run_sequences_batched", "check_batching"]
@@ -429,6 +430,7 @@ def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size
 
 
 # -- the test.py entry point ------------------------------------------------------------------------------
+@register_user_error
 class SetupError(RuntimeError):
     """A run that cannot start: unknown tracker/dataset/sequence, a local.py field or dataset folder that
     is missing, a bad annotation file, a missing checkpoint or config (the message says which)."""

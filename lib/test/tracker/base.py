@@ -22,6 +22,7 @@ import torch
 
 from lib.config import Config, load_config
 from lib.utils.misc import resolve_device
+from lib.utils.errors import register_user_error
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
            "MissingCheckpointError",
@@ -29,6 +30,7 @@ __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_p
            "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
 
 
+@register_user_error
 class MissingCheckpointError(FileNotFoundError):
     """No checkpoint was given and none lies where the trainer saves it."""
 
@@ -214,6 +216,7 @@ class Preprocessor:
 # =====================================================================================================
 
 
+@register_user_error
 class BatchingNotSupportedError(ValueError):
     """``--batch_sequences > 1`` with a tracker whose class does not implement the batched-step protocol."""
 

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 from lib.test.evaluation.annotations import names_in
 from lib.utils.misc import atomic_write
+from lib.utils.errors import register_user_error
 
 __all__ = ["SubmissionError", "GOT10K_TEST_NAMES", "TRACKINGNET_TEST_COUNT", "pack_got10k", "pack_trackingnet",
            "read_result_boxes", "expected_sequences"]
@@ -33,6 +34,7 @@ GOT10K_TEST_NAMES = [f"GOT-10k_Test_{i:06d}" for i in range(1, 181)]
 TRACKINGNET_TEST_COUNT = 511
 
 
+@register_user_error
 class SubmissionError(RuntimeError):
     """A result set that cannot be packed (missing sequences or malformed files; the message says which)."""
 

@@ -28,11 +28,13 @@ import torch.utils.data
 
 from lib.utils.image import FrameReadError, imread_rgb
 from lib.utils.lmdb_utils import LmdbError, decode_img, lmdb_has_key, read_bytes
+from lib.utils.errors import register_user_error
 
 __all__ = ["DatasetError", "FolderStorage", "LmdbStorage", "BaseVideoDataset", "read_box_file", "read_flag_file",
            "read_split_file", "resolve_dataspec_path", "empty_object_meta", "BAD_DATA_ERRORS"]
 
 
+@register_user_error
 class DatasetError(RuntimeError):
     """A dataset folder, split file or annotation that is missing or has the wrong layout.
 
