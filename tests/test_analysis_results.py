@@ -283,7 +283,9 @@ def test_cli_in_process_json_and_skip_missing(small_lasot, monkeypatch, tmp_path
     missing = os.path.join(results, "trk", "q_001", "tiger-6.txt")
     os.rename(missing, missing + ".away")
     try:
-        assert analysis_results.main(base) == 1
+        from lib.utils.errors import run_cli
+
+        assert run_cli(analysis_results.main, prog="analysis_results.py", argv=base) == 2
         assert "tracker 'trk_q_001' has no result for sequence 'tiger-6'" in capsys.readouterr().err
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from lib.test.analysis import PROTOCOLS, analyse, external_tracker_results, own_tracker_results  # noqa: E402
 from lib.test.evaluation.datasets import ALIASES, list_datasets, load_dataset  # noqa: E402
+from lib.utils.errors import UserError, add_verbose_argument, is_user_error, run_cli  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "result is missing or short for any tracker; the report says over how many of the "
                         "benchmark's sequences it is")
     p.add_argument("--force_evaluation", action="store_true", help="recompute even if eval_data.npz matches")
+    add_verbose_argument(p)
     return p
 
 
@@ -96,13 +98,14 @@ def main(argv=None) -> int:
                 skip_missing=args.skip_missing, force=args.force_evaluation, plot=args.plot,
                 per_attribute=args.per_attribute, per_sequence=args.per_sequence, json_path=args.json,
                 num_sequences_total=len(dataset))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        if is_user_error(exc):
+            raise
+        raise UserError(str(exc)) from exc  # an unreadable or unwritable file or folder: the message names it
     return 0
 
 
 if __name__ == "__main__":
     warnings.simplefilter("always", UserWarning)
     warnings.formatwarning = lambda msg, *args, **kwargs: f"warning: {msg}\n"
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="analysis_results.py"))

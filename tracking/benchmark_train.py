@@ -2,7 +2,7 @@
 worker (jpeg4py and OpenCV), and training iterations per second of a config.
 
     # real frames from ../shared/data laid out as GOT-10k / LaSOT training sets in a temporary folder
-    python tracking/benchmark_train.py --script ostrack --config ostrack_tiny_cpu --shared ../shared/data
+    python tracking/benchmark_train.py --script ostrack --config tiny_cpu --shared ../shared/data
     # your own datasets (the roots of lib/train/admin/local.py), on a GPU
     python tracking/benchmark_train.py --script ostrack --config vitb_256_mae_ce_32x4_ep300 --device cuda
 
@@ -24,13 +24,14 @@ from lib.train.actors import get_recipe
 from lib.train.base_functions import build_dataloaders, update_settings
 from lib.train.benchmark import bench_decode, bench_iterations, bench_samples, with_backend
 from lib.train.run_training import init_seeds, make_settings
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
 from lib.utils.image import jpeg4py_available
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--script", default="ostrack")
-    parser.add_argument("--config", default="ostrack_tiny_cpu")
+    parser.add_argument("--config", default="tiny_cpu")
     parser.add_argument("--shared", default=None, help="../shared/data: lay its sequences out as training sets")
     parser.add_argument("--samples", type=int, default=40, help="samples per worker measurement")
     parser.add_argument("--iters", type=int, default=10, help="training iterations to time (0: skip)")
@@ -38,7 +39,12 @@ def main(argv=None):
     parser.add_argument("--num_workers", type=int, default=0, help="loader workers of the end-to-end figure")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the training step")
     parser.add_argument("--repeat", type=int, default=3, help="measure each figure this many times (median, best)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    for name, minimum in (("samples", 1), ("iters", 0), ("num_workers", 0), ("threads", 1), ("repeat", 1)):
+        check_positive(getattr(args, name), f"--{name}", minimum=minimum)
+    if args.shared and not os.path.isdir(os.path.join(args.shared, "otb")):
+        raise UserError(f"--shared '{args.shared}' holds no otb/ folder (expected ../shared/data)")
 
     env = None
     if args.shared:
@@ -101,4 +107,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, prog="benchmark_train.py"))

@@ -113,4 +113,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lib.utils.errors import run_cli
+
+    sys.exit(run_cli(main, prog="run_training.py"))

@@ -51,7 +51,8 @@ class FrameSource:
 
         Raises:
             FrameReadError: an image of the folder, or the first frame of a video/camera, cannot be read
-                (the message names the file or device).
+                (the message names the file or device). A video that ends before the frame count its
+                header announces ends the iteration with a warning on stderr naming the first missing frame.
         """
         if self.files:
             for path in self.files:
@@ -63,6 +64,10 @@ class FrameSource:
             if not ok or frame is None:
                 if index == 0:
                     raise FrameReadError(f"{self.description}: the first frame could not be read")
+                if self.num_frames and index < self.num_frames:
+                    print(f"warning: {self.description} ended early: frame {index + 1} (1-based) could not be "
+                          f"read, the video announces {self.num_frames} frames (a truncated or corrupt file?); "
+                          f"{index} frames were read", file=sys.stderr, flush=True)
                 return
             index += 1
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
