@@ -57,6 +57,8 @@ def _cases(tmp):
                                      [str(tmp / "in.pth"), "does not exist"]),
         "make_lmdb_src": (["tracking/make_lmdb.py", "--dataset", "got10k", "--src", str(tmp / "none"), "--dst",
                            str(tmp / "l")], [str(tmp / "none")]),
+        "transform_got10k": (["lib/test/utils/transform_got10k.py", "--tracker_name", "trk", "--cfg_name", "cfg",
+                              "--results_path", str(tmp / "none")], ["no GOT-10k results", str(tmp / "none")]),
         "make_demo_training_set": (["tracking/make_demo_training_set.py", "--shared", str(tmp), "--dst",
                                     str(tmp / "demo")], [str(tmp), "otb/"]),
     }
@@ -87,7 +89,7 @@ def runs(tmp_path_factory):
 #: one process per entry script (a Python start with torch costs ~2 s of CPU); the other cases run in this process
 CASES = ["test_config_not_found", "train_unknown_script", "train_nproc", "train_config_range", "video_demo_max_frames",
          "profile_iters", "play_results_sequence", "analysis_results_dir", "convert_checkpoint_input", "make_lmdb_src",
-         "make_demo_training_set"]
+         "make_demo_training_set", "transform_got10k"]
 IN_PROCESS = ["test_config_type", "test_config_epoch", "test_missing_checkpoint", "test_threads", "video_demo_source",
               "profile_config"]
 
