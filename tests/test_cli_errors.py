@@ -57,6 +57,9 @@ def _cases(tmp):
                                      [str(tmp / "in.pth"), "does not exist"]),
         "make_lmdb_src": (["tracking/make_lmdb.py", "--dataset", "got10k", "--src", str(tmp / "none"), "--dst",
                            str(tmp / "l")], [str(tmp / "none")]),
+        "train_trainer_error": (["tracking/train.py", "--script", "ostrack", "--config", "tiny_cpu", "--mode",
+                                 "single", "--save_dir", str(tmp / "train")],
+                                ["'lasot_dir'", str(tmp / "no_lasot"), "TRACKING_LASOT_DIR"]),
         "transform_got10k": (["lib/test/utils/transform_got10k.py", "--tracker_name", "trk", "--cfg_name", "cfg",
                               "--results_path", str(tmp / "none")], ["no GOT-10k results", str(tmp / "none")]),
         "make_demo_training_set": (["tracking/make_demo_training_set.py", "--shared", str(tmp), "--dst",
@@ -71,7 +74,8 @@ def runs(tmp_path_factory):
     need_shared("data", "videos", "bag.avi")
     tmp = tmp_path_factory.mktemp("cli")
     env = dict(os.environ, TRACKING_RESULTS_PATH=str(tmp / "results"), TRACKING_RESULT_PLOT_PATH=str(tmp / "plots"),
-               TRACKING_SAVE_DIR=str(tmp / "out"), TRACKING_VERBOSE="0", OMP_NUM_THREADS="1")
+               TRACKING_SAVE_DIR=str(tmp / "out"), TRACKING_VERBOSE="0", OMP_NUM_THREADS="1",
+               TRACKING_WORKSPACE_DIR=str(tmp), TRACKING_LASOT_DIR=str(tmp / "no_lasot"))
     procs = {}
     cases = _cases(tmp)
     assert sorted(cases) == sorted(CASES + IN_PROCESS)
@@ -89,7 +93,9 @@ def runs(tmp_path_factory):
 #: one process per entry script (a Python start with torch costs ~2 s of CPU); the other cases run in this process
 CASES = ["test_config_not_found", "train_unknown_script", "train_nproc", "train_config_range", "video_demo_max_frames",
          "profile_iters", "play_results_sequence", "analysis_results_dir", "convert_checkpoint_input", "make_lmdb_src",
-         "make_demo_training_set", "transform_got10k"]
+         "make_demo_training_set", "transform_got10k", "train_trainer_error"]
+#: cases whose message comes from another program than the script started (train.py's trainer process)
+PROG = {"train_trainer_error": "run_training.py"}
 IN_PROCESS = ["test_config_type", "test_config_epoch", "test_missing_checkpoint", "test_threads", "video_demo_source",
               "profile_config"]
 
@@ -106,7 +112,7 @@ def _check(script, fragments, code, err):
 @pytest.mark.parametrize("name", CASES)
 def test_user_error_is_one_message_and_status_2(runs, name):
     argv, fragments, code, err = runs[name]
-    _check(os.path.basename(argv[0]), fragments, code, err)
+    _check(PROG.get(name, os.path.basename(argv[0])), fragments, code, err)
 
 
 @pytest.mark.parametrize("name", IN_PROCESS)
@@ -128,3 +134,22 @@ def test_verbose_keeps_the_traceback():
     proc = subprocess.run([sys.executable, "tracking/train.py", "--script", "ostrak", "--mode", "single",
                            "--verbose"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "unknown script 'ostrak'" in proc.stderr
+
+
+def test_video_demo_init_box_outside_the_image(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from lib.models import build_network
+    from lib.utils.errors import run_cli
+
+    video = need_shared("data", "videos", "bag.avi")
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "ostrack_random.pth"
+    torch.save(build_network("ostrack", "tiny_cpu").state_dict(), checkpoint)
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "tracking"))
+    main = runpy.run_path(str(PROJECT_ROOT / "tracking" / "video_demo.py"), run_name="cli_under_test")["main"]
+    code = run_cli(main, prog="video_demo.py", argv=["ostrack", "tiny_cpu", str(video), "--init_box", "5000", "5000",
+                                                      "10", "10", "--checkpoint", str(checkpoint), "--no_display",
+                                                      "--device", "cpu"])
+    _check("video_demo.py", ["init box [5000.0, 5000.0, 10.0, 10.0] (xywh) lies outside the 480x360 image"], code,
+           capsys.readouterr().err)
