@@ -63,15 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not args.tracker_name and not args.results_dir:
-        print("error: give --tracker_name/--tracker_param (own results) or --results_dir (external results)",
-              file=sys.stderr)
-        return 2
+        raise UserError("give --tracker_name/--tracker_param (own results) or --results_dir (external results)")
     if args.trackers and not args.results_dir:
-        print("error: --trackers selects sub-folders of --results_dir; give --results_dir", file=sys.stderr)
-        return 2
+        raise UserError("--trackers selects sub-folders of --results_dir; give --results_dir")
     if args.tracker_name and len(args.tracker_param) not in (1, len(args.tracker_name)):
-        print("error: give one --tracker_param for all tracker names or one per name", file=sys.stderr)
-        return 2
+        raise UserError("give one --tracker_param for all tracker names or one per name")
     from lib.test.evaluation.environment import env_settings
 
     try:
