@@ -105,6 +105,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip_bad_data", type=int, choices=[0, 1], default=0,
                         help="log and skip corrupt frames / broken annotations instead of stopping")
     parser.add_argument("--local_rank", type=int, default=-1, help=argparse.SUPPRESS)  # deprecated launcher
+    from lib.utils.errors import add_verbose_argument
+
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),
                  args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark),
