@@ -13,6 +13,7 @@ import os
 from typing import Any, Mapping, Optional
 
 import yaml
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["Config", "ConfigError", "ConfigNotFoundError", "RANGE_RULES", "merge_strict", "read_yaml",

@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["CUDAGraphStep", "GraphCaptureError", "compile_step", "check_compile_support", "accelerate_step"]

@@ -16,6 +16,7 @@ from typing import Optional
 
 import cv2
 import numpy as np
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["imread_rgb", "imdecode_rgb", "jpeg4py_available", "jpeg_is_complete", "FrameReadError"]

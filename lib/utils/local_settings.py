@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from typing import Dict, List, Sequence, Tuple
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["SettingsError", "SettingsBase", "write_local_file", "ENV_PREFIX"]

@@ -33,8 +33,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from unittest import mock
 
-from lib.utils.misc import atomic_write
 from lib.utils.errors import register_user_error
+from lib.utils.misc import atomic_write
 
 __all__ = ["NpmPackage", "PACKAGES", "VISDOM_VERSION", "MANIFEST_NAME", "AssetError", "NpmMissingError",
            "visdom_package_dir", "fetch_tarballs", "install_assets", "verify_assets", "offline_fetch_attempts",

@@ -24,12 +24,12 @@ from typing import Dict, List, Optional, Sequence as Seq, Tuple
 import numpy as np
 
 from lib.test.evaluation.annotations import AnnotationError, read_boxes
+from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 from .metrics import GOT10K_THRESHOLDS, PredictionError, frame_errors, got10k_frame_ious, sequence_counts
 from .protocols import FrameRules, UnsupportedDatasetError, get_rules
 from .results import TrackerResults
-from lib.utils.errors import register_user_error
 
 __all__ = ["EvalData", "extract_results", "MissingResultError", "ResultFileError", "CACHE_NAME",
            "got10k_sequence_meta"]

@@ -11,8 +11,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .protocols import SUCCESS, FrameRules
 from lib.utils.errors import register_user_error
+
+from .protocols import SUCCESS, FrameRules
 
 __all__ = ["PredictionError", "prepare_predictions", "box_iou", "box_centers", "frame_errors",
            "sequence_counts", "got10k_frame_ious", "GOT10K_THRESHOLDS"]

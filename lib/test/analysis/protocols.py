@@ -27,6 +27,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 import torch
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["FrameRules", "get_rules", "PROTOCOLS", "RULES_BY_NAME", "SUCCESS", "FAILURE", "matlab_colon", "NO_LOCAL_GT",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence as Seq
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["TrackerResults", "own_tracker_results", "external_tracker_results", "normalize_name",

@@ -11,8 +11,9 @@ import importlib
 from collections import namedtuple
 from typing import Optional
 
-from .data import BaseDataset, SequenceList
 from lib.utils.errors import register_user_error
+
+from .data import BaseDataset, SequenceList
 
 __all__ = ["DatasetInfo", "DATASETS", "ALIASES", "UnknownDatasetError", "canonical_name", "load_dataset", "get_dataset",
            "list_datasets"]

@@ -40,11 +40,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence as Seq, Tu
 
 import numpy as np
 
+from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 from .data import Sequence
 from .tracker import Tracker
-from lib.utils.errors import register_user_error
 
 __all__ = ["SequenceResult", "run_sequence", "run_dataset", "save_tracker_output", "worker_device", "run_tracker",
            "SetupError", "run_sequences_batched", "check_batching"]

@@ -19,6 +19,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
+
 from lib.utils.errors import register_user_error
 
 __all__ = ["TrackerEntry", "register_tracker", "get_tracker_entry", "get_tracker_class", "list_trackers",

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from lib.config import Config, load_config
-from lib.utils.misc import resolve_device
 from lib.utils.errors import register_user_error
+from lib.utils.misc import resolve_device
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
            "MissingCheckpointError", "InitBoxError",

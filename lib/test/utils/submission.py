@@ -22,8 +22,8 @@ import zipfile
 from typing import Dict, List, Optional, Sequence
 
 from lib.test.evaluation.annotations import names_in
-from lib.utils.misc import atomic_write
 from lib.utils.errors import register_user_error
+from lib.utils.misc import atomic_write
 
 __all__ = ["SubmissionError", "GOT10K_TEST_NAMES", "TRACKINGNET_TEST_COUNT", "pack_got10k", "pack_trackingnet",
            "read_result_boxes", "expected_sequences"]

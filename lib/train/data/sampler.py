@@ -49,9 +49,9 @@ import torch
 import torch.utils.data
 
 from lib.train.dataset.base_video_dataset import BAD_DATA_ERRORS
+from lib.utils.errors import register_user_error
 
 from .tensordict import TensorDict
-from lib.utils.errors import register_user_error
 
 __all__ = ["TrackingSampler", "SamplingError", "no_processing", "fork_rng", "FRAME_SAMPLE_MODES"]
 

@@ -26,9 +26,9 @@ import pandas
 import torch
 import torch.utils.data
 
+from lib.utils.errors import register_user_error
 from lib.utils.image import FrameReadError, imread_rgb
 from lib.utils.lmdb_utils import LmdbError, decode_img, lmdb_has_key, read_bytes
-from lib.utils.errors import register_user_error
 
 __all__ = ["DatasetError", "FolderStorage", "LmdbStorage", "BaseVideoDataset", "read_box_file", "read_flag_file",
            "read_split_file", "resolve_dataspec_path", "empty_object_meta", "BAD_DATA_ERRORS"]
