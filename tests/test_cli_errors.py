@@ -153,3 +153,39 @@ def test_video_demo_init_box_outside_the_image(tmp_path, monkeypatch, capsys):
                                                       "--device", "cpu"])
     _check("video_demo.py", ["init box [5000.0, 5000.0, 10.0, 10.0] (xywh) lies outside the 480x360 image"], code,
            capsys.readouterr().err)
+
+
+def test_the_project_error_classes_are_classified():
+    """User errors (bad input) are registered where they are defined; a tracker's bad output stays internal."""
+    from lib.config import ConfigError, ConfigNotFoundError
+    from lib.models.acceleration import GraphCaptureError
+    from lib.test.analysis.extract import MissingResultError, ResultFileError
+    from lib.test.analysis.metrics import PredictionError
+    from lib.test.analysis.protocols import UnsupportedDatasetError
+    from lib.test.analysis.results import ResultsNotFoundError
+    from lib.test.evaluation.annotations import AnnotationError, DatasetFolderError
+    from lib.test.evaluation.data import MissingSequencesError
+    from lib.test.evaluation.datasets import UnknownDatasetError
+    from lib.test.evaluation.running import SetupError
+    from lib.test.evaluation.tracker import TrackerOutputError
+    from lib.test.tracker import UnknownTrackerError
+    from lib.test.tracker.base import BatchingNotSupportedError, InitBoxError, MissingCheckpointError
+    from lib.test.utils.submission import SubmissionError
+    from lib.train.data.sampler import SamplingError
+    from lib.train.dataset.base_video_dataset import DatasetError
+    from lib.utils.errors import user_error_types
+    from lib.utils.image import FrameReadError
+    from lib.utils.lmdb_utils import LmdbError
+    from lib.utils.local_settings import SettingsError
+    from lib.vis.playback import PlaybackError
+    from lib.vis.video import NoDisplayError, VideoFileError
+    from lib.vis.visdom_assets import AssetError
+
+    user = (ConfigError, ConfigNotFoundError, GraphCaptureError, MissingResultError, ResultFileError, PredictionError,
+            UnsupportedDatasetError, ResultsNotFoundError, AnnotationError, DatasetFolderError, MissingSequencesError,
+            UnknownDatasetError, SetupError, UnknownTrackerError, BatchingNotSupportedError, InitBoxError,
+            MissingCheckpointError, SubmissionError, SamplingError, DatasetError, FrameReadError, LmdbError,
+            SettingsError, PlaybackError, NoDisplayError, VideoFileError, AssetError)
+    registered = user_error_types()
+    assert [c.__name__ for c in user if not issubclass(c, registered)] == []
+    assert not issubclass(TrackerOutputError, registered)
