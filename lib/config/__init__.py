@@ -13,8 +13,8 @@ from typing import Union
 
 from .core import Config, ConfigError, ConfigNotFoundError, check_ranges, merge_strict, read_yaml
 
-__all__ = ["Config", "ConfigError", "ConfigNotFoundError", "PROJECT_ROOT", "CONFIG_MODULES", "get_defaults", "experiment_path",
-           "load_config", "list_configs"]
+__all__ = ["Config", "ConfigError", "ConfigNotFoundError", "PROJECT_ROOT", "CONFIG_MODULES", "get_defaults",
+           "experiment_path", "load_config", "list_configs"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,8 @@ from lib.utils.image import imread_rgb
 from lib.vis.draw import GT_COLOR, PALETTE, draw_boxes, draw_text, resize_max_side
 from lib.vis.video import FrameDisplay, VideoFileWriter
 
-__all__ = ["PlaybackError", "TrackerResult", "sequence_key", "find_result_file", "load_result_boxes", "load_tracker_results",
-           "render_playback_frame", "iter_playback_frames", "play_sequence"]
+__all__ = ["PlaybackError", "TrackerResult", "sequence_key", "find_result_file", "load_result_boxes",
+           "load_tracker_results", "render_playback_frame", "iter_playback_frames", "play_sequence"]
 
 
 @register_user_error

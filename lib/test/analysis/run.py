@@ -9,8 +9,8 @@ from typing import Callable, Dict, Optional, Sequence as Seq
 from .extract import extract_results
 from .plots import plot_results
 from .protocols import get_rules
-from .report import (NoAttributesError, compute_scores, format_table, per_attribute_scores, per_sequence_scores, summary_dict,
-                     write_json)
+from .report import (NoAttributesError, compute_scores, format_table, per_attribute_scores, per_sequence_scores,
+                     summary_dict, write_json)
 from .results import TrackerResults
 
 __all__ = ["analyse"]
