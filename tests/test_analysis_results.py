@@ -20,6 +20,7 @@ from lib.test.analysis.results import ResultsNotFoundError
 from lib.test.evaluation.data import Sequence, SequenceList
 from lib.test.evaluation.lasotdataset import LaSOTDataset
 from lib.test.evaluation.otbdataset import OTBDataset
+from lib.utils.errors import run_cli
 
 from .conftest import PROJECT_ROOT, need_shared
 from .test_analysis_datasets import _names, make_lasot_tree
@@ -283,7 +284,7 @@ def test_cli_in_process_json_and_skip_missing(small_lasot, monkeypatch, tmp_path
     missing = os.path.join(results, "trk", "q_001", "tiger-6.txt")
     os.rename(missing, missing + ".away")
     try:
-        assert analysis_results.main(base) == 1
+        assert run_cli(analysis_results.main, prog="analysis_results.py", argv=base) == 2
         assert "tracker 'trk_q_001' has no result for sequence 'tiger-6'" in capsys.readouterr().err
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -291,7 +292,7 @@ def test_cli_in_process_json_and_skip_missing(small_lasot, monkeypatch, tmp_path
         assert json.load(open(out))["num_sequences"] == 279
     finally:
         os.rename(missing + ".away", missing)
-    assert analysis_results.main(["--dataset", "lasot"]) == 2
+    assert run_cli(analysis_results.main, prog="analysis_results.py", argv=["--dataset", "lasot"]) == 2
     assert "--tracker_name" in capsys.readouterr().err
 
 

@@ -198,7 +198,10 @@ def test_cli_spawned_workers_failure_exit_status(env, capfd, monkeypatch):
     out_dir = env / "results" / "dummy_raise" / "cfg" / "got10k"
     assert sorted(p for p in os.listdir(out_dir) if p.endswith(".txt") and "_time" not in p) == \
         [f"{n}.txt" for n in names if n != names[1]]
-    assert main(["nope", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base)]) == 2
+    from lib.utils.errors import run_cli
+
+    assert run_cli(main, prog="test.py", argv=["nope", "cfg", "--dataset", "got10k_val", "--dataset_path",
+                                               str(base)]) == 2
     assert "test.py: error: unknown tracker 'nope'; registered trackers:" in capfd.readouterr().err
 
 

@@ -181,7 +181,9 @@ def _analysis(argv):
     spec = importlib.util.spec_from_file_location("_analysis_results", PROJECT_ROOT / "tracking" / "analysis_results.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main(argv)
+    from lib.utils.errors import run_cli
+
+    return run_cli(module.main, prog="analysis_results.py", argv=argv)
 
 
 def test_analysis_is_strict_unless_skip_missing(otb_two, tmp_path, capsys):
@@ -189,7 +191,7 @@ def test_analysis_is_strict_unless_skip_missing(otb_two, tmp_path, capsys):
     capsys.readouterr()
     args = ["--tracker_name", "dummy_static", "--tracker_param", "cfg", "--dataset", "otb",
             "--dataset_path", str(otb_two)]
-    assert _analysis(args) == 1
+    assert _analysis(args) == 2
     err = capsys.readouterr().err
     assert "98 of the benchmark's 100 sequences are missing" in err and "--skip_missing" in err
 

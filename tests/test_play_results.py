@@ -9,6 +9,7 @@ import pytest
 
 from lib.test.evaluation.data import Sequence, SequenceList
 from lib.vis.draw import GT_COLOR, PALETTE
+from lib.utils.errors import UserError
 from lib.vis.playback import (find_result_file, load_result_boxes, load_tracker_results, play_sequence,
                               render_playback_frame)
 from lib.vis.video import VideoFileWriter, read_video
@@ -100,7 +101,7 @@ def test_cli_writes_the_video(couple, results_dir, tmp_path, monkeypatch, capsys
         def get_sequence_list(self):
             return SequenceList([couple])
 
-    monkeypatch.setattr(datasets, "load_dataset", lambda name, base_path=None: OneSequence())
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, base_path=None, **kwargs: OneSequence())
     monkeypatch.syspath_prepend(str(PROJECT_ROOT / "tracking"))
     main = runpy.run_path(str(PROJECT_ROOT / "tracking" / "play_results.py"), run_name="play_results")["main"]
     out = tmp_path / "c.avi"
@@ -108,7 +109,7 @@ def test_cli_writes_the_video(couple, results_dir, tmp_path, monkeypatch, capsys
                  str(results_dir), "--save_video", str(out), "--stop", "20"]) == 0
     assert "20 frames of Couple with ATOM, SiamRPN++" in capsys.readouterr().out
     assert len(read_video(out)) == 20
-    with pytest.raises(KeyError, match="not in dataset"):
+    with pytest.raises(UserError, match="not in dataset"):
         main(["--dataset", "otb", "--sequence", "Nope", "--trackers", "ATOM", "--results_dir", str(results_dir),
               "--save_video", str(out)])
     if sys.platform.startswith("linux") and not cv2.getBuildInformation().count("GTK"):

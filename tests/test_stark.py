@@ -211,13 +211,15 @@ def test_mmtracking_checkpoint_converts_and_loads_directly(tmp_path, st50_weight
 
 
 def test_mmtracking_conversion_errors(tmp_path, st50_weights, capsys):
+    from lib.utils.errors import run_cli
+
     cli = _cli()
 
     stage1 = {k: v for k, v in _to_mmtracking_layout(st50_weights).items() if not k.startswith("head.cls_head")}
     stage1_file = tmp_path / "stark_st1.pth"
     torch.save({"state_dict": stage1}, stage1_file)
     out = tmp_path / "out.pth.tar"
-    assert cli.main(["--from", "mmtracking", "--tracker", "stark_st", str(stage1_file), str(out)]) == 1
+    assert run_cli(cli.main, argv=["--from", "mmtracking", "--tracker", "stark_st", str(stage1_file), str(out)]) == 2
     assert "stage-1" in capsys.readouterr().err and not out.exists()
     # a stage-1 file has exactly STARK-S's modules
     assert cli.main(["--from", "mmtracking", "--tracker", "stark_s", str(stage1_file), str(out)]) == 0
@@ -228,7 +230,8 @@ def test_mmtracking_conversion_errors(tmp_path, st50_weights, capsys):
 
     official_file = tmp_path / "official.pth.tar"
     torch.save({"net": st50_weights, "net_type": "STARKST"}, official_file)
-    assert cli.main(["--from", "mmtracking", "--tracker", "stark_st2", str(official_file), str(out)]) == 1
+    assert run_cli(cli.main, argv=["--from", "mmtracking", "--tracker", "stark_st2", str(official_file),
+                                   str(out)]) == 2
 
     odd = dict(_to_mmtracking_layout(st50_weights), **{"head.extra_branch.weight": torch.zeros(1)})
     odd_file = tmp_path / "odd.pth"

@@ -125,7 +125,7 @@ def test_transform_scripts_command_line(env, capsys):
     os.remove(raw / f"{names[1]}.txt")
     from lib.test.utils.submission import main_transform
 
-    assert main_transform("got10k", cmd[2:]) == 1  # same command line, in this process
-    assert "transform_got10k: error: incomplete result set" in capsys.readouterr().err
-    assert main_transform("trackingnet", ["--tracker_name", "trk", "--cfg_name", "cfg"]) == 1
+    assert main_transform("got10k", cmd[2:]) == 2  # same command line, in this process
+    assert "transform_got10k.py: error: incomplete result set" in capsys.readouterr().err
+    assert main_transform("trackingnet", ["--tracker_name", "trk", "--cfg_name", "cfg"]) == 2
     assert "no TrackingNet results" in capsys.readouterr().err

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from lib.test.analysis import PROTOCOLS, analyse, external_tracker_results, own_tracker_results  # noqa: E402
 from lib.test.evaluation.datasets import ALIASES, list_datasets, load_dataset  # noqa: E402
+from lib.utils.errors import UserError, add_verbose_argument, is_user_error, run_cli  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,21 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "result is missing or short for any tracker; the report says over how many of the "
                         "benchmark's sequences it is")
     p.add_argument("--force_evaluation", action="store_true", help="recompute even if eval_data.npz matches")
+    add_verbose_argument(p)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not args.tracker_name and not args.results_dir:
-        print("error: give --tracker_name/--tracker_param (own results) or --results_dir (external results)",
-              file=sys.stderr)
-        return 2
+        raise UserError("give --tracker_name/--tracker_param (own results) or --results_dir (external results)")
     if args.trackers and not args.results_dir:
-        print("error: --trackers selects sub-folders of --results_dir; give --results_dir", file=sys.stderr)
-        return 2
+        raise UserError("--trackers selects sub-folders of --results_dir; give --results_dir")
     if args.tracker_name and len(args.tracker_param) not in (1, len(args.tracker_name)):
-        print("error: give one --tracker_param for all tracker names or one per name", file=sys.stderr)
-        return 2
+        raise UserError("give one --tracker_param for all tracker names or one per name")
     from lib.test.evaluation.environment import env_settings
 
     try:
@@ -96,13 +94,14 @@ def main(argv=None) -> int:
                 skip_missing=args.skip_missing, force=args.force_evaluation, plot=args.plot,
                 per_attribute=args.per_attribute, per_sequence=args.per_sequence, json_path=args.json,
                 num_sequences_total=len(dataset))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        if is_user_error(exc):
+            raise
+        raise UserError(str(exc)) from exc  # an unreadable or unwritable file or folder: the message names it
     return 0
 
 
 if __name__ == "__main__":
     warnings.simplefilter("always", UserWarning)
     warnings.formatwarning = lambda msg, *args, **kwargs: f"warning: {msg}\n"
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="analysis_results.py"))

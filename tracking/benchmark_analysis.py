@@ -21,6 +21,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,11 +31,12 @@ def main(argv=None) -> int:
     p.add_argument("--results_dir", default=os.path.join(shared, "results", "lasot"))
     p.add_argument("--tracker", default="ATOM")
     p.add_argument("--repeats", type=int, default=3)
+    add_verbose_argument(p)
     args = p.parse_args(argv)
+    check_positive(args.repeats, "--repeats")
     for path in (args.dataset_path, args.results_dir):
         if not os.path.isdir(path):
-            print(f"error: '{path}' does not exist (pass --dataset_path / --results_dir)", file=sys.stderr)
-            return 1
+            raise UserError(f"'{path}' does not exist (pass --dataset_path / --results_dir)")
 
     t0 = time.perf_counter()
     import numpy as np
@@ -79,4 +81,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="benchmark_analysis.py"))

@@ -29,6 +29,8 @@ import time
 
 import _init_paths  # noqa: F401
 
+from lib.utils.errors import add_verbose_argument, check_positive, run_cli
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,7 +47,12 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    for name in ("frames", "repeat", "threads"):
+        check_positive(getattr(args, name), f"--{name}")
+    for b in args.batch:
+        check_positive(b, "--batch")
 
     import numpy as np
     import torch
@@ -102,4 +109,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="benchmark_batched.py"))

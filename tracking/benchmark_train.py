@@ -27,6 +27,7 @@ from lib.train.actors import get_recipe
 from lib.train.base_functions import build_dataloaders, update_settings
 from lib.train.benchmark import bench_decode, bench_iterations, bench_samples, with_backend
 from lib.train.run_training import init_seeds, make_settings
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
 from lib.utils.image import jpeg4py_available
 
 
@@ -44,7 +45,12 @@ def main(argv=None):
     parser.add_argument("--num_workers", type=int, default=0, help="loader workers of the end-to-end figure")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the training step")
     parser.add_argument("--repeat", type=int, default=3, help="measure each figure this many times (median, best)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    for name, minimum in (("samples", 1), ("iters", 0), ("num_workers", 0), ("threads", 1), ("repeat", 1)):
+        check_positive(getattr(args, name), f"--{name}", minimum=minimum)
+    if args.shared and not os.path.isdir(os.path.join(args.shared, "otb")):
+        raise UserError(f"--shared '{args.shared}' holds no otb/ folder (expected ../shared/data)")
 
     env = None
     if args.shared or args.demo:

@@ -28,6 +28,7 @@ import torch
 
 from lib.config import PROJECT_ROOT, load_config
 from lib.models import build_network
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
 from lib.test.tracker import get_tracker_class, get_tracker_entry
 from lib.test.tracker.base import TrackerParams
 from lib.test.utils.profiling import append_csv_row, load_average, load_sequence_frames
@@ -89,7 +90,13 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", default="otb", help="benchmark name given to the trackers (hyper-parameters)")
     parser.add_argument("--checkpoint_dir", default="/tmp/compare_precision")
     parser.add_argument("--csv", default=None, help="append one row per tracker and variant to this CSV file")
-    return parser.parse_args(argv)
+    add_verbose_argument(parser)
+    args = parser.parse_args(argv)
+    check_positive(args.frames, "--frames", minimum=2)
+    check_positive(args.threads, "--threads")
+    if not os.path.isdir(args.sequences):
+        raise UserError(f"--sequences '{args.sequences}' is not a folder of OTB-style sequences")
+    return args
 
 
 def main(argv=None):
@@ -148,4 +155,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, prog="compare_precision.py"))

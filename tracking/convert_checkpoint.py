@@ -18,6 +18,7 @@ import _init_paths  # noqa: F401
 
 from lib.models.stark.mmtracking import convert_mmtracking_checkpoint
 from lib.utils.checkpoint import CheckpointError
+from lib.utils.errors import UserError, add_verbose_argument, run_cli
 
 #: source format -> (converter(src, dst, script, config) -> summary dict, scripts it serves).
 CONVERTERS = {
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="baseline", help="experiment config whose network must fit (baseline)")
     parser.add_argument("input", help="checkpoint to convert")
     parser.add_argument("output", help="where to write the converted checkpoint")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
 
     converter, scripts = CONVERTERS[args.source]
@@ -54,12 +56,11 @@ def main(argv=None) -> int:
         parser.error(f"--from {args.source} converts networks of {', '.join(scripts)}, not '{args.tracker}'")
     try:
         summary = converter(args.input, args.output, script, args.config)
-    except (FileNotFoundError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, CheckpointError) as exc:  # the message names the file
+        raise UserError(str(exc)) from exc
     print(f"wrote {args.output}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="convert_checkpoint.py"))

@@ -8,6 +8,8 @@ import argparse
 
 import _init_paths  # noqa: F401
 
+from lib.utils.errors import add_verbose_argument, run_cli
+
 from lib.test.evaluation.environment import create_default_local_file as create_test
 from lib.train.admin.environment import create_default_local_file as create_train
 
@@ -20,6 +22,7 @@ def main(argv=None):
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing local.py files")
     group.add_argument("--keep_existing", action="store_true", help="keep existing local.py files (the default)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     for name, fn in (("train", create_train), ("test", create_test)):
         written = fn(args.workspace_dir, args.data_dir, args.save_dir, overwrite=args.overwrite)
@@ -27,4 +30,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, prog="create_default_local_file.py"))

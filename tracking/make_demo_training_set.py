@@ -13,21 +13,20 @@ from pathlib import Path
 import _init_paths  # noqa: F401
 
 from lib.train.dataset.demo_layout import make_demo_training_set
+from lib.utils.errors import UserError, add_verbose_argument, run_cli
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default="../shared/data", help="the shared data folder (OTB, UAV123, VOT)")
     parser.add_argument("--dst", default="./data/demo", help="output folder (must not exist)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     dst = Path(args.dst)
     if dst.exists():
-        print(f"make_demo_training_set: '{dst}' exists already", file=sys.stderr)
-        return 1
+        raise UserError(f"--dst '{dst}' exists already (give a new folder)")
     if not (Path(args.shared) / "otb").is_dir():
-        print(f"make_demo_training_set: '{args.shared}' holds no otb/ folder (expected ../shared/data)",
-              file=sys.stderr)
-        return 1
+        raise UserError(f"--shared '{args.shared}' holds no otb/ folder (expected ../shared/data)")
     paths = make_demo_training_set(Path(args.shared), dst)
     for field, path in paths.items():
         print(f"export TRACKING_{field.upper()}={Path(path).resolve()}")
@@ -35,4 +34,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="make_demo_training_set.py"))

@@ -14,6 +14,7 @@ import sys
 import _init_paths  # noqa: F401
 
 from lib.train.dataset.make_lmdb import LMDB_DATASETS, make_lmdb
+from lib.utils.errors import UserError, add_verbose_argument, is_user_error, run_cli
 
 
 def main(argv=None):
@@ -23,16 +24,18 @@ def main(argv=None):
     parser.add_argument("--dst", required=True, help="output lmdb (TrackingNet: folder of per-chunk lmdbs)")
     parser.add_argument("--coco_version", default="2017")
     parser.add_argument("--coco_split", default="train")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     try:
         counts = make_lmdb(args.dataset, args.src, args.dst, version=args.coco_version, split=args.coco_split)
-    except (OSError, RuntimeError) as exc:
-        print(f"make_lmdb: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # an unreadable source or unwritable destination: the message names it
+        if is_user_error(exc):
+            raise
+        raise UserError(str(exc)) from exc
     for path, n in counts.items():
         print(f"wrote {n} keys to {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="make_lmdb.py"))

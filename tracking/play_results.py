@@ -1,31 +1,35 @@
 """Play saved tracking results: the ground truth and several trackers' boxes on the frames, with a legend.
 
     python tracking/play_results.py --dataset otb --sequence Couple --trackers ATOM SiamRPN++ \\
-        --results_dir ../shared/data/results/otb100 --save_video couple.mp4
+        --dataset_path ../shared/data/otb --results_dir ../shared/data/results/otb100 --save_video couple.mp4
     python tracking/play_results.py --dataset lasot --sequence airplane-1 --trackers ostrack/vitb_256_mae_ce_32x4_ep300
 
 A tracker is ``<name>[/<config>]``; its results are ``<results_dir>/<name>[/<config>]/<sequence>.txt``
 (``--results_dir`` defaults to ``results_path`` of lib/test/evaluation/local.py). File names are matched
 ignoring case and treating '-' and '_' alike. Without --save_video the frames are shown on the screen
-(q or Esc stops).
+(q or Esc stops). The dataset folder may hold part of the benchmark: only the played sequence must be there.
 """
 import argparse
 import sys
 
 import _init_paths  # noqa: F401
 
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
 from lib.vis.playback import load_tracker_results, play_sequence, sequence_key
 
 
 def load_sequence(dataset: str, sequence: str, dataset_path=None):
     """The sequence ``sequence`` of benchmark ``dataset`` (registry of lib/test/evaluation/datasets.py).
 
+    Only the sequences present in the dataset folder are listed (a partial copy of a benchmark plays).
+
     Raises:
-        KeyError: unknown dataset or sequence (the message lists close names).
+        UnknownDatasetError: unknown dataset; SettingsError: no dataset folder configured;
+        UserError: a sequence that is not in the folder (the message lists close names).
     """
     from lib.test.evaluation.datasets import load_dataset
 
-    seqs = load_dataset(dataset, base_path=dataset_path).get_sequence_list()
+    seqs = load_dataset(dataset, base_path=dataset_path, missing="skip").get_sequence_list()
     for seq in seqs:
         if seq.name == sequence:
             return seq
@@ -34,8 +38,9 @@ def load_sequence(dataset: str, sequence: str, dataset_path=None):
         if sequence_key(seq.name) == key:
             return seq
     close = [s.name for s in seqs if key[:3] in sequence_key(s.name)][:10]
-    raise KeyError(f"sequence '{sequence}' is not in dataset '{dataset}' ({len(seqs)} sequences)"
-                   + (f"; similar: {', '.join(close)}" if close else ""))
+    raise UserError(f"sequence '{sequence}' is not in dataset '{dataset}' ({len(seqs)} sequences present"
+                    + (f": {', '.join(s.name for s in seqs)}" if 0 < len(seqs) <= 10 else "") + ")"
+                    + (f"; similar: {', '.join(close)}" if close and len(seqs) > 10 else ""))
 
 
 def main(argv=None) -> int:
@@ -51,7 +56,13 @@ def main(argv=None) -> int:
     parser.add_argument("--stop", type=int, default=None, help="stop before this frame")
     parser.add_argument("--max_side", type=int, default=None, help="shrink frames to this longer side")
     parser.add_argument("--no_gt", action="store_true", help="do not draw the ground truth")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    check_positive(args.fps, "--fps")
+    check_positive(args.start, "--start", minimum=0)
+    check_positive(args.max_side, "--max_side")
+    if args.stop is not None and args.stop <= args.start:
+        raise UserError(f"--stop ({args.stop}) must be greater than --start ({args.start})")
 
     results_dir = args.results_dir
     if results_dir is None:
@@ -73,4 +84,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="play_results.py"))

@@ -38,6 +38,7 @@ from lib.test.tracker.base import TrackerParams
 from lib.models.acceleration import accelerate_step
 from lib.test.utils.profiling import (append_csv_row, count_macs, count_parameters, hardware_info, load_average,
                                       load_sequence_frames, profiling_step, time_calls, time_forward, time_tracker)
+from lib.utils.errors import add_verbose_argument, check_positive, run_cli
 from lib.utils.misc import resolve_device
 
 SHARED_DIR = os.environ.get("TRACKING_SHARED_DIR", os.path.join(PROJECT_ROOT.parent, "shared"))
@@ -76,7 +77,13 @@ def parse_args(argv=None):
                         help="capture the per-frame step into a CUDA graph (CUDA only; model and tracker)")
     parser.add_argument("--device_crop", choices=["auto", "on", "off"], default="auto",
                         help="tracker crops on the device (auto: on CUDA) or with cv2 on the host")
-    return parser.parse_args(argv)
+    add_verbose_argument(parser)
+    args = parser.parse_args(argv)
+    check_positive(args.iters, "--iters")
+    check_positive(args.warmup, "--warmup", minimum=0)
+    check_positive(args.threads, "--threads")
+    check_positive(args.frames, "--frames", minimum=0)
+    return args
 
 
 def context_line(hardware, args, precision: str) -> str:
@@ -92,6 +99,10 @@ def context_line(hardware, args, precision: str) -> str:
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
+        cores = os.cpu_count() or 1
+        if args.threads > cores:
+            print(f"note: --threads {args.threads} is above the {cores} CPU cores; torch runs {args.threads} "
+                  f"intra-op threads as asked (the figures will show the oversubscription)")
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     cfg = load_config(args.script, args.config)
@@ -167,4 +178,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    def _cli() -> int:
+        main()
+        return 0
+
+    raise SystemExit(run_cli(_cli, prog="profile_model.py"))

@@ -13,13 +13,16 @@ on a GPU; OSTrack and GRM) tracks B sequences per worker in lockstep with one ba
 step; the boxes equal those of B = 1 up to the float rounding of batched matrix products (see
 lib/test/evaluation/batched.py), and <seq>_time.txt holds the step time divided by the sequences in it.
 Exit status: 0 if every sequence finished, 1 if any failed,
-2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder).
+2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder, invalid config);
+--verbose shows the traceback of such an error.
 """
 
 import argparse
 import sys
 
 import _init_paths  # noqa: F401
+
+from lib.utils.errors import add_verbose_argument, check_positive, run_cli
 
 
 def main(argv=None) -> int:
@@ -47,21 +50,22 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
     parser.add_argument("--cuda_graph", action="store_true",
                         help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    check_positive(args.threads, "--threads", minimum=0)
+    check_positive(args.num_gpus, "--num_gpus", minimum=0)
+    check_positive(args.runid, "--runid", minimum=0)
+    check_positive(args.batch_sequences, "--batch_sequences")
 
-    from lib.test.evaluation.running import SetupError, run_tracker
+    from lib.test.evaluation.running import run_tracker
 
-    try:
-        results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,
-                              sequence=args.sequence, run_id=args.runid, debug=args.debug, threads=args.threads,
-                              num_gpus=args.num_gpus, checkpoint=args.checkpoint, device=args.device,
-                              precision=args.precision, dataset_path=args.dataset_path,
-                              tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
-                              visdom_port=args.visdom_port, progress=not args.no_progress,
-                              batch_sequences=args.batch_sequences, compile=args.compile, cuda_graph=args.cuda_graph)
-    except SetupError as exc:
-        print(f"test.py: error: {exc}", file=sys.stderr)
-        return 2
+    results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,
+                          sequence=args.sequence, run_id=args.runid, debug=args.debug, threads=args.threads,
+                          num_gpus=args.num_gpus, checkpoint=args.checkpoint, device=args.device,
+                          precision=args.precision, dataset_path=args.dataset_path,
+                          tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
+                          visdom_port=args.visdom_port, progress=not args.no_progress,
+                          batch_sequences=args.batch_sequences, compile=args.compile, cuda_graph=args.cuda_graph)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"failed: {r.tracker} {r.sequence}: {r.error}" + (f" (see {r.error_log})" if r.error_log else ""),
@@ -70,4 +74,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="test.py"))

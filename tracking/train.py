@@ -10,7 +10,8 @@
     python tracking/train.py --script stark_st2 --config baseline --script_prv stark_st1 --config_prv baseline ...
 
 Checkpoints go to <save_dir>/checkpoints/train/<script>/<config>/, logs to <save_dir>/logs/. A run resumes
-from its newest checkpoint automatically; --resume PATH starts from a given one.
+from its newest checkpoint automatically; --resume PATH starts from a given one. A wrong option, script or
+config value stops with one message and exit status 2 before anything is launched (--verbose: with traceback).
 """
 import argparse
 import os
@@ -19,7 +20,7 @@ import sys
 import _init_paths  # noqa: F401
 
 from lib.train import launch
-from lib.utils.errors import run_cli
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
 
 _RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "train", "run_training.py")
 
@@ -74,11 +75,40 @@ def parse_args(argv=None):
                         help="log and skip corrupt frames / broken annotations (the official behaviour) instead of "
                              "stopping with an error naming the file")
     launch.add_run_options(parser)
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
+
+
+def check_args(args) -> None:
+    """Check the command line before anything is launched: numbers, the script and its config (types and ranges).
+
+    Raises:
+        UserError: an invalid option value; ConfigError: an unknown script, a missing or invalid config.
+    """
+    from lib.config import load_config
+
+    check_positive(args.nproc_per_node, "--nproc_per_node")
+    check_positive(args.nnodes, "--nnodes")
+    check_positive(args.num_workers, "--num_workers", minimum=0)
+    if not 0 <= args.node_rank < args.nnodes:
+        raise UserError(f"--node_rank must be in [0, --nnodes - 1] = [0, {args.nnodes - 1}], got {args.node_rank}")
+    if args.master_port is not None and not 1 <= args.master_port <= 65535:
+        raise UserError(f"--master_port must be a port number in [1, 65535], got {args.master_port}")
+    if args.mode != "single" and not args.nproc_per_node:
+        raise UserError(f"--mode {args.mode} needs --nproc_per_node (processes per machine); "
+                        f"use --mode single for one process")
+    load_config(args.script, args.config)
+    if args.script_prv:
+        load_config(args.script_prv, args.config_prv)
+    if args.resume not in (None, "latest") and not os.path.isfile(args.resume):
+        raise UserError(f"--resume: checkpoint file '{args.resume}' does not exist")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    check_args(args)
+    if args.verbose:  # the trainer processes' run_cli reads it
+        os.environ["TRACKING_VERBOSE"] = "1"
     cmd = build_command(args)
     print(" ".join(cmd), flush=True)
     return launch.run_launcher(cmd, args.nnodes if args.mode != "single" else 1, args.master_addr,

@@ -13,9 +13,10 @@ import sys
 import _init_paths  # noqa: F401
 
 from lib.test.tracker import get_tracker_class, list_trackers
-from lib.test.tracker.base import MissingCheckpointError, TrackerParams
+from lib.test.tracker.base import TrackerParams
 from lib.test.utils.debug import make_debug_sink
 from lib.test.utils.video import display_available, open_frame_source, run_video_demo
+from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
 
 
 def parse_args(argv=None):
@@ -38,6 +39,7 @@ def parse_args(argv=None):
     parser.add_argument("--debug", type=int, default=0, help="debug level: views in visdom, else PNG files")
     parser.add_argument("--visdom_server", default="127.0.0.1", help="visdom server for --debug views")
     parser.add_argument("--visdom_port", type=int, default=8097, help="visdom port for --debug views")
+    add_verbose_argument(parser)
     return parser, parser.parse_args(argv)
 
 
@@ -46,13 +48,16 @@ def main(argv=None):
     show = display_available() and not args.no_display
     if args.init_box is None and not display_available():
         parser.error("no display to draw the first box on: pass it with --init_box X Y W H")
+    check_positive(args.max_frames, "--max_frames")
+    if args.init_box is not None and not (args.init_box[2] > 0 and args.init_box[3] > 0):
+        raise UserError(f"--init_box X Y W H needs a positive width and height, got {args.init_box}")
     try:
         source = open_frame_source(args.source)
-        params = TrackerParams.create(args.tracker_name, args.tracker_param, checkpoint=args.checkpoint,
-                                      device=args.device, debug=args.debug, precision=args.precision,
-                                      compile=args.compile, cuda_graph=args.cuda_graph)
-    except (MissingCheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
-        parser.exit(2, f"error: {exc}\n")
+    except (FileNotFoundError, ValueError) as exc:  # the message names the source
+        raise UserError(str(exc)) from exc
+    params = TrackerParams.create(args.tracker_name, args.tracker_param, checkpoint=args.checkpoint,
+                                  device=args.device, debug=args.debug, precision=args.precision,
+                                  compile=args.compile, cuda_graph=args.cuda_graph)
     tracker = get_tracker_class(args.tracker_name)(params, "video")
     # --debug L: the tracker's views in visdom, or PNG files under <save_dir>/debug/ when no server answers
     tracker.debug_sink = make_debug_sink(args.debug, args.tracker_name, args.tracker_param,
@@ -72,4 +77,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() is not None else 1)
+    sys.exit(run_cli(lambda: 0 if main() is not None else 1, prog="video_demo.py"))

@@ -14,6 +14,8 @@ import sys
 
 import _init_paths  # noqa: F401
 
+from lib.utils.errors import add_verbose_argument, run_cli
+
 from lib.vis.visdom_assets import (PACKAGES, AssetError, NpmMissingError, fetch_tarballs, install_assets,
                                    verify_assets, visdom_package_dir)
 
@@ -26,6 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--npm", default="npm", help="npm executable")
     parser.add_argument("--check", action="store_true", help="verify the installed assets only")
     parser.add_argument("--force", action="store_true", help="re-install even when the assets verify")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -56,4 +59,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="visdom_assets.py"))

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 from typing import Union
 
-from .core import Config, ConfigError, merge_strict, read_yaml
+from .core import Config, ConfigError, ConfigNotFoundError, check_ranges, merge_strict, read_yaml
 
-__all__ = ["Config", "ConfigError", "PROJECT_ROOT", "CONFIG_MODULES", "get_defaults", "experiment_path",
-           "load_config", "list_configs"]
+__all__ = ["Config", "ConfigError", "ConfigNotFoundError", "PROJECT_ROOT", "CONFIG_MODULES", "get_defaults",
+           "experiment_path", "load_config", "list_configs"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,12 +32,12 @@ CONFIG_MODULES = {
 
 def _module_for(script: str):
     if script not in CONFIG_MODULES:
-        raise KeyError(f"unknown script '{script}'; known scripts: {', '.join(sorted(CONFIG_MODULES))}")
+        raise ConfigError(f"unknown script '{script}'; known scripts: {', '.join(sorted(CONFIG_MODULES))}")
     try:
         return importlib.import_module(CONFIG_MODULES[script])
     except ModuleNotFoundError as exc:
         if exc.name == CONFIG_MODULES[script]:
-            raise KeyError(f"script '{script}' has no defaults module yet ({CONFIG_MODULES[script]})") from exc
+            raise ConfigError(f"script '{script}' has no defaults module yet ({CONFIG_MODULES[script]})") from exc
         raise
 
 
@@ -79,13 +79,17 @@ def load_config(script: str, config: Union[str, os.PathLike]) -> Config:
     """Defaults of ``script`` merged with the experiment YAML ``config`` (a name or a path).
 
     Raises:
-        FileNotFoundError: no such YAML (the message lists the shipped configs).
-        ConfigError: invalid YAML, or a key without a default (named with the file).
+        ConfigError: an unknown script (the message lists the known ones); invalid YAML; a key without a
+            default, a value of another type than the default's or out of the range of
+            :data:`~lib.config.core.RANGE_RULES` (named with the file).
+        ConfigNotFoundError: no such YAML (the message lists the shipped configs; also a FileNotFoundError).
     """
+    cfg = get_defaults(script)  # first: an unknown script is named as such
     path = experiment_path(script, config)
     if not path.is_file():
         known = ", ".join(list_configs(script)) or "none"
-        raise FileNotFoundError(f"config '{config}' of script '{script}' not found: '{path}' does not exist "
-                                f"(shipped configs: {known})")
-    cfg = get_defaults(script)
-    return merge_strict(cfg, read_yaml(str(path)), source=str(path))
+        raise ConfigNotFoundError(f"config '{config}' of script '{script}' not found: '{path}' does not exist "
+                                  f"(shipped configs: {known})")
+    merge_strict(cfg, read_yaml(str(path)), source=str(path))
+    check_ranges(cfg, source=str(path))
+    return cfg

@@ -88,8 +88,8 @@ def make_defaults() -> Config:
                 "SCALE_JITTER": 0.5,
             },
             "TEMPLATE": {  # jitter of the initial reference frame during training
-                "CENTER_JITTER": 0,
-                "SCALE_JITTER": 0,
+                "CENTER_JITTER": 0.0,
+                "SCALE_JITTER": 0.0,
             },
         },
         "TEST": {

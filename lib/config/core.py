@@ -8,16 +8,42 @@ defaults, so one process can hold several configurations (the runner, the tests)
 from __future__ import annotations
 
 import copy
+import fnmatch
 import os
 from typing import Any, Mapping, Optional
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "merge_strict", "read_yaml"]
+from lib.utils.errors import register_user_error
+
+__all__ = ["Config", "ConfigError", "ConfigNotFoundError", "RANGE_RULES", "merge_strict", "read_yaml",
+           "check_ranges"]
 
 
+@register_user_error
 class ConfigError(ValueError):
-    """A configuration file that cannot be read or that names a key without a default."""
+    """A configuration file that cannot be read, names a key without a default, or gives a value of the wrong
+    type or out of range (the message names the file and the dotted key)."""
+
+
+class ConfigNotFoundError(ConfigError, FileNotFoundError):
+    """An experiment config (name or YAML path) that does not exist."""
+
+
+#: Range rules shared by every tracker's config: (dotted-key pattern (fnmatch, upper case), test, what is expected).
+#: They apply to numeric values only (types are checked against the defaults by :func:`merge_strict`).
+RANGE_RULES = (
+    ("*SIZE", lambda v: v > 0, "a positive number"),
+    ("*FACTOR", lambda v: v > 0, "a positive number"),
+    ("*.NUMBER", lambda v: v >= 1, "at least 1"),
+    ("*SAMPLE_PER_EPOCH", lambda v: v >= 1, "at least 1"),
+    ("TRAIN.EPOCH", lambda v: v >= 1, "at least 1"),
+    ("TEST.EPOCH", lambda v: v >= 0, "a non-negative epoch number"),
+    ("TRAIN.LR", lambda v: v > 0, "a positive number"),
+    ("TRAIN.NUM_WORKER", lambda v: v >= 0, "a non-negative number"),
+    ("*INTERVAL", lambda v: v >= 1, "at least 1"),
+    ("*JITTER", lambda v: v >= 0, "a non-negative number"),
+)
 
 
 class Config(dict):
@@ -54,12 +80,12 @@ def read_yaml(path: str) -> dict:
     """Read a YAML mapping.
 
     Raises:
-        FileNotFoundError: the file does not exist.
+        ConfigNotFoundError: the file does not exist (a ConfigError and a FileNotFoundError).
         ConfigError: it is not valid YAML or its top level is not a mapping (the message names the file
             and, for syntax errors, the line).
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file '{path}' does not exist")
+        raise ConfigNotFoundError(f"config file '{path}' does not exist")
     with open(path, "r") as f:
         try:
             data = yaml.safe_load(f)
@@ -78,7 +104,8 @@ def merge_strict(base: Config, update: Mapping[str, Any], source: str = "config"
     """Merge ``update`` into ``base`` in place, recursively, and return ``base``.
 
     A key of ``update`` that ``base`` lacks raises :class:`ConfigError` naming the dotted key and the
-    source; a mapping given where the default is a plain value (or the reverse) also raises.
+    source; so do a mapping given where the default is a plain value (or the reverse) and a value whose type
+    differs from the default's (an int is accepted, as a float, where the default is a float).
     """
     for key, value in update.items():
         dotted = f"{_prefix}{key}"
@@ -93,5 +120,74 @@ def merge_strict(base: Config, update: Mapping[str, Any], source: str = "config"
         else:
             if isinstance(value, Mapping):
                 raise ConfigError(f"{source}: '{dotted}' must be a plain value, got a mapping")
-            base[key] = copy.deepcopy(value)
+            base[key] = _typed(current, copy.deepcopy(value), dotted, source)
     return base
+
+
+def _type_name(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean (true/false)"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def _typed(default, value, dotted: str, source: str):
+    """``value`` from a YAML file checked against the type of the key's ``default``.
+
+    The default's type is the key's type: bool, int, float (an int is accepted and converted), str or list
+    (a tuple is accepted). A default of None accepts any value; a value of None is accepted where the default
+    is a list or a string (the official configs write ``null`` for "none").
+
+    Raises:
+        ConfigError: another type (the message names the file, the key, what was expected and the value).
+    """
+    if default is None:
+        return value
+    if value is None and isinstance(default, (str, list, tuple)):
+        return value
+    ok = True
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+        if ok:
+            value = list(value) if isinstance(default, list) else tuple(value)
+    if not ok:
+        raise ConfigError(f"{source}: '{dotted}' must be {_type_name(default)} like its default {default!r}, "
+                          f"got {value!r} ({_type_name(value)})")
+    return value
+
+
+def check_ranges(cfg: Mapping[str, Any], source: str = "config", rules=RANGE_RULES, _prefix: str = "") -> None:
+    """Check every numeric value of ``cfg`` against the first of ``rules`` whose pattern matches its dotted key.
+
+    Raises:
+        ConfigError: a value out of range (the message names ``source``, the key, what is expected and the value).
+    """
+    for key, value in cfg.items():
+        dotted = f"{_prefix}{key}"
+        if isinstance(value, Mapping):
+            check_ranges(value, source, rules, dotted + ".")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        for pattern, test, expected in rules:
+            if fnmatch.fnmatchcase(dotted.upper(), pattern):
+                if not test(value):
+                    raise ConfigError(f"{source}: '{dotted}' must be {expected}, got {value!r}")
+                break

@@ -84,8 +84,8 @@ def make_defaults() -> Config:
                 "NUMBER": 1,
                 "SIZE": 128,
                 "FACTOR": 2.0,
-                "CENTER_JITTER": 0,
-                "SCALE_JITTER": 0,
+                "CENTER_JITTER": 0.0,
+                "SCALE_JITTER": 0.0,
             },
         },
         "TEST": {
@@ -96,13 +96,13 @@ def make_defaults() -> Config:
             "EPOCH": 500,
             # test-time division threshold per benchmark (0: argmax division), see division_threshold()
             "HYPER": {
-                "DEFAULT": 0,
-                "LASOT": 0,
-                "TRACKINGNET": 0,
-                "GOT10K_TEST": 0,
-                "NFS": 0,
-                "UAV": 0,
-                "AVIST": 0,
+                "DEFAULT": 0.0,
+                "LASOT": 0.0,
+                "TRACKINGNET": 0.0,
+                "GOT10K_TEST": 0.0,
+                "NFS": 0.0,
+                "UAV": 0.0,
+                "AVIST": 0.0,
             },
         },
     })

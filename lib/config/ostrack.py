@@ -87,8 +87,8 @@ def make_defaults() -> Config:
                 "NUMBER": 1,
                 "SIZE": 128,
                 "FACTOR": 2.0,
-                "CENTER_JITTER": 0,
-                "SCALE_JITTER": 0,
+                "CENTER_JITTER": 0.0,
+                "SCALE_JITTER": 0.0,
             },
         },
         "TEST": {

@@ -34,7 +34,7 @@ def _data(st: bool) -> dict:
                       "SAMPLE_PER_EPOCH": 60000},
             "VAL": {"DATASETS_NAME": ["GOT10K_votval"], "DATASETS_RATIO": [1], "SAMPLE_PER_EPOCH": 10000},
             "SEARCH": {"SIZE": 320, "FACTOR": 5.0, "CENTER_JITTER": 4.5, "SCALE_JITTER": 0.5},
-            "TEMPLATE": {"SIZE": 128, "FACTOR": 2.0, "CENTER_JITTER": 0, "SCALE_JITTER": 0}}
+            "TEMPLATE": {"SIZE": 128, "FACTOR": 2.0, "CENTER_JITTER": 0.0, "SCALE_JITTER": 0.0}}
     if st:
         data = {"SAMPLER_MODE": "trident_pro", **data}
         data["SEARCH"] = {"NUMBER": 1, **data["SEARCH"]}

@@ -33,9 +33,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from lib.utils.errors import register_user_error
+
 __all__ = ["CUDAGraphStep", "GraphCaptureError", "compile_step", "check_compile_support", "accelerate_step"]
 
 
+@register_user_error
 class GraphCaptureError(RuntimeError):
     """A step cannot be captured into a CUDA graph (not on CUDA, or data-dependent shapes / host reads)."""
 

@@ -121,6 +121,9 @@ def main(argv=None) -> int:
     from lib.train.launch import RUN_OPTIONS, add_run_options
 
     add_run_options(parser)
+    from lib.utils.errors import add_verbose_argument
+
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     options = {flag[2:]: getattr(args, flag[2:]) for flag, *_ in RUN_OPTIONS}
     run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),

@@ -21,6 +21,9 @@ import os
 import sys
 from typing import Callable, Optional, Sequence, Tuple, Type
 
+__all__ = ["UserError", "register_user_error", "user_error_types", "is_user_error", "add_verbose_argument",
+           "check_positive", "format_user_error", "run_cli", "USER_ERROR_EXIT", "INTERRUPT_EXIT"]
+
 USER_ERROR_EXIT = 2
 INTERRUPT_EXIT = 130
 
@@ -57,6 +60,27 @@ def is_user_error(exc: BaseException) -> bool:
 
 def _verbose(argv: Sequence[str]) -> bool:
     return "--verbose" in argv or os.environ.get("TRACKING_VERBOSE", "") not in ("", "0")
+
+
+def add_verbose_argument(parser) -> None:
+    """Add ``--verbose`` (read by :func:`run_cli`: keep the traceback of a user error) to an argparse parser."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the traceback of a user error (for bug reports)")
+
+
+def check_positive(value, name: str, minimum: int = 1) -> None:
+    """Raise :class:`UserError` unless ``value`` (a command-line number) is None or at least ``minimum``.
+
+    Args:
+        value: the parsed option value (int or float) or None (option not given).
+        name: the option as the user typed it, e.g. ``'--iters'``.
+        minimum: the smallest valid value (default 1).
+    Raises:
+        UserError: ``value < minimum``.
+    """
+    if value is not None and value < minimum:
+        raise UserError(f"{name} must be {'a positive number' if minimum == 1 else f'at least {minimum}'}, "
+                        f"got {value}")
 
 
 def format_user_error(exc: BaseException) -> str:

@@ -1,6 +1,12 @@
 """Reading frames as RGB uint8 arrays, from files (``imread_rgb``) or encoded bytes such as lmdb values
 (``imdecode_rgb``): jpeg4py (libturbojpeg) for JPEG data where it works, OpenCV otherwise. Both give the same RGB
 pixels for baseline JPEGs (both decode with libjpeg-turbo).
+
+A truncated JPEG (a partly copied or partly downloaded file) is a corrupt frame: libjpeg would decode the part
+that is there, fill the rest with grey and only print "Premature end of JPEG file" without the file name. Before
+decoding, JPEG data must hold the end-of-image marker (FF D9) after its last start-of-scan marker (FF DA); both
+markers cannot occur inside entropy-coded data (0xFF is byte-stuffed there), so the test has no false alarms on
+complete files, trailing padding or an EXIF thumbnail included.
 """
 
 from __future__ import annotations
@@ -11,9 +17,12 @@ from typing import Optional
 import cv2
 import numpy as np
 
-__all__ = ["imread_rgb", "imdecode_rgb", "jpeg4py_available", "FrameReadError"]
+from lib.utils.errors import register_user_error
+
+__all__ = ["imread_rgb", "imdecode_rgb", "jpeg4py_available", "jpeg_is_complete", "FrameReadError"]
 
 
+@register_user_error
 class FrameReadError(IOError):
     """A frame that does not exist or cannot be decoded (the message names the file)."""
 
@@ -41,6 +50,15 @@ def jpeg4py_available() -> bool:
     return bool(_JPEG4PY_OK)
 
 
+def jpeg_is_complete(data: bytes) -> bool:
+    """True if JPEG ``data`` holds an end-of-image marker (FF D9) after its last start-of-scan marker (FF DA).
+
+    A file cut anywhere after its headers fails the test (its last EOI, if any, is an embedded thumbnail's,
+    which lies before the image's scans). Data without any scan marker returns False too.
+    """
+    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+
+
 def imread_rgb(path: str, backend: str = "auto") -> np.ndarray:
     """Read an image file as an ``(H, W, 3)`` RGB uint8 array.
 
@@ -49,12 +67,16 @@ def imread_rgb(path: str, backend: str = "auto") -> np.ndarray:
         backend: ``'auto'`` (jpeg4py for .jpg/.jpeg when available, else OpenCV), ``'jpeg4py'`` or ``'opencv'``.
 
     Raises:
-        FrameReadError: the file is missing or cannot be decoded.
+        FrameReadError: the file is missing, cannot be read or decoded, or is a truncated JPEG.
     """
     if not os.path.isfile(path):
         raise FrameReadError(f"frame '{path}' does not exist")
-    return _decode_rgb(path, path.lower().endswith((".jpg", ".jpeg")), path, backend,
-                       lambda: cv2.imread(path, cv2.IMREAD_COLOR))
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise FrameReadError(f"frame '{path}' could not be read: {exc}") from exc
+    return imdecode_rgb(data, name=path, backend=backend)
 
 
 def imdecode_rgb(data: bytes, name: str = "<bytes>", backend: str = "auto") -> np.ndarray:
@@ -64,16 +86,20 @@ def imdecode_rgb(data: bytes, name: str = "<bytes>", backend: str = "auto") -> n
     both give the same pixels for baseline JPEGs.
 
     Raises:
-        FrameReadError: the bytes are not a decodable image (the message names ``name``).
+        FrameReadError: the bytes are not a decodable image, or a truncated JPEG (the message names ``name``).
     """
+    data = bytes(data)
+    is_jpeg = len(data) > 2 and data[:2] == b"\xff\xd8"
+    if is_jpeg and not jpeg_is_complete(data):
+        raise FrameReadError(f"frame '{name}' is a truncated JPEG ({len(data)} bytes, no end-of-image marker after "
+                             f"its last scan): a corrupt or partly copied file")
     buf = np.frombuffer(data, np.uint8)
-    return _decode_rgb(buf, len(data) > 2 and data[:2] == b"\xff\xd8", name, backend,
-                       lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
+    return _decode_rgb(buf, is_jpeg, name, backend, lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
 
 
 def _decode_rgb(jpeg_source, is_jpeg: bool, name: str, backend: str, opencv_decode) -> np.ndarray:
-    """The one decoder behind :func:`imread_rgb` and :func:`imdecode_rgb`: jpeg4py on ``jpeg_source`` (a path
-    or a uint8 buffer) for JPEG data when asked or available, else (or when jpeg4py fails under ``'auto'``)
+    """The one decoder behind :func:`imread_rgb` and :func:`imdecode_rgb`: jpeg4py on ``jpeg_source`` (a uint8
+    buffer) for JPEG data when asked or available, else (or when jpeg4py fails under ``'auto'``)
     ``opencv_decode()`` (BGR or None) converted to RGB.
 
     Raises:

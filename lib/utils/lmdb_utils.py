@@ -13,12 +13,14 @@ import json
 import os
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
+from lib.utils.errors import register_user_error
 from lib.utils.image import imdecode_rgb
 
 __all__ = ["LmdbError", "get_lmdb_handle", "lmdb_has_key", "read_bytes", "decode_img", "decode_str", "decode_json",
            "imdecode_rgb", "write_lmdb", "close_all"]
 
 
+@register_user_error
 class LmdbError(IOError):
     """An lmdb file that is missing, unreadable, or lacks a key (the message names both)."""
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Sequence, Tuple
 
+from lib.utils.errors import register_user_error
+
 __all__ = ["SettingsError", "SettingsBase", "write_local_file", "ENV_PREFIX"]
 
 ENV_PREFIX = "TRACKING_"
 
 
+@register_user_error
 class SettingsError(RuntimeError):
     """A local.py that is missing, broken, or lacks a field a command needs."""
 

@@ -16,12 +16,18 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lib.utils.errors import register_user_error
 from lib.utils.image import imread_rgb
 from lib.vis.draw import GT_COLOR, PALETTE, draw_boxes, draw_text, resize_max_side
 from lib.vis.video import FrameDisplay, VideoFileWriter
 
-__all__ = ["TrackerResult", "sequence_key", "find_result_file", "load_result_boxes", "load_tracker_results",
-           "render_playback_frame", "iter_playback_frames", "play_sequence"]
+__all__ = ["PlaybackError", "TrackerResult", "sequence_key", "find_result_file", "load_result_boxes",
+           "load_tracker_results", "render_playback_frame", "iter_playback_frames", "play_sequence"]
+
+
+@register_user_error
+class PlaybackError(ValueError):
+    """A result file that cannot be played (unreadable line, ambiguous name; the message names the file)."""
 
 
 def sequence_key(name: str) -> str:
@@ -33,7 +39,7 @@ def find_result_file(folder: Union[str, Path], seq_name: str, ext: str = ".txt")
     """``<folder>/<seq_name><ext>``, else the one file whose :func:`sequence_key` matches; None if none.
 
     Raises:
-        ValueError: several files match (the message lists them).
+        PlaybackError (a ValueError): several files match (the message lists them).
     """
     folder = Path(folder)
     exact = folder / f"{seq_name}{ext}"
@@ -45,7 +51,7 @@ def find_result_file(folder: Union[str, Path], seq_name: str, ext: str = ".txt")
     matches = sorted(p for p in folder.iterdir()
                      if p.suffix.lower() == ext and p.is_file() and sequence_key(p.stem) == key)
     if len(matches) > 1:
-        raise ValueError(f"several result files in '{folder}' match sequence '{seq_name}': "
+        raise PlaybackError(f"several result files in '{folder}' match sequence '{seq_name}': "
                          f"{', '.join(p.name for p in matches)}")
     return matches[0] if matches else None
 
@@ -54,7 +60,7 @@ def load_result_boxes(path: Union[str, Path]) -> np.ndarray:
     """Boxes of a result file as ``(N, 4)`` float64 xywh pixels (NaN kept).
 
     Raises:
-        ValueError: a non-empty line that is not 4 numbers (the message names file and line).
+        PlaybackError (a ValueError): a non-empty line that is not 4 numbers (the message names file and line).
     """
     rows = []
     with open(path, "r") as f:
@@ -67,7 +73,7 @@ def load_result_boxes(path: Union[str, Path]) -> np.ndarray:
             except ValueError:
                 vals = []
             if len(vals) != 4:
-                raise ValueError(f"{path}:{lineno}: expected 4 numbers x, y, w, h, got '{line.strip()}'")
+                raise PlaybackError(f"{path}:{lineno}: expected 4 numbers x, y, w, h, got '{line.strip()}'")
             rows.append(vals)
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 

@@ -12,9 +12,20 @@ from typing import Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from lib.utils.errors import register_user_error
 from lib.utils.misc import make_temp_file
 
-__all__ = ["VideoFileWriter", "FrameDisplay", "read_video"]
+__all__ = ["VideoFileWriter", "FrameDisplay", "read_video", "VideoFileError", "NoDisplayError"]
+
+
+@register_user_error
+class VideoFileError(ValueError, OSError):
+    """A video file that cannot be written or read (wrong extension, no codec, unreadable; the message names it)."""
+
+
+@register_user_error
+class NoDisplayError(RuntimeError):
+    """Frames were to be shown on the screen but no display is available."""
 
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
@@ -32,15 +43,15 @@ class VideoFileWriter:
         fps: frames per second.
 
     Raises:
-        ValueError: an unsupported extension.
-        IOError: OpenCV cannot open a writer for it.
+        VideoFileError (a ValueError and an OSError): an unsupported extension.
+        VideoFileError: OpenCV cannot open a writer for it.
     """
 
     def __init__(self, path: Union[str, os.PathLike], fps: float = 30.0):
         self.path = Path(path)
         ext = self.path.suffix.lower()
         if ext not in _FOURCC:
-            raise ValueError(f"video file '{self.path}': extension must be one of {', '.join(sorted(_FOURCC))}")
+            raise VideoFileError(f"video file '{self.path}': extension must be one of {', '.join(sorted(_FOURCC))}")
         self.fps = float(fps)
         self.fourcc = _FOURCC[ext]
         fd, tmp = make_temp_file(self.path, suffix=ext)  # same extension: OpenCV picks the same container
@@ -58,7 +69,7 @@ class VideoFileWriter:
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (w, h))
             if not self._writer.isOpened():
                 self._discard()
-                raise IOError(f"OpenCV could not open a '{self.fourcc}' writer for '{self.path}'")
+                raise VideoFileError(f"OpenCV could not open a '{self.fourcc}' writer for '{self.path}'")
         if (rgb.shape[1], rgb.shape[0]) != self.size:
             rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
@@ -68,11 +79,11 @@ class VideoFileWriter:
         """Finish the file and move it onto :attr:`path`.
 
         Raises:
-            ValueError: no frame was written (nothing is created).
+            VideoFileError: no frame was written (nothing is created).
         """
         if self._writer is None:
             self._discard()
-            raise ValueError(f"no frame was written to '{self.path}'")
+            raise VideoFileError(f"no frame was written to '{self.path}'")
         self._writer.release()
         self._writer = None
         os.replace(self._tmp, self.path)
@@ -100,7 +111,7 @@ class FrameDisplay:
     interactive backend.
 
     Raises:
-        RuntimeError: no display is possible (headless OpenCV and a non-interactive matplotlib
+        NoDisplayError (a RuntimeError): no display is possible (headless OpenCV and a non-interactive matplotlib
             backend); the message suggests writing a video instead.
     """
 
@@ -122,7 +133,7 @@ class FrameDisplay:
         backend = matplotlib.get_backend().lower()
         if backend in ("agg", "pdf", "ps", "svg", "cairo", "template") or not (
                 os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
-            raise RuntimeError("no display available (OpenCV has no GUI and matplotlib's backend is "
+            raise NoDisplayError("no display available (OpenCV has no GUI and matplotlib's backend is "
                                f"'{matplotlib.get_backend()}'): write a video with --save_video out.mp4 instead")
         import matplotlib.pyplot as plt
 
@@ -161,11 +172,11 @@ def read_video(path: Union[str, os.PathLike]) -> list:
     """All frames of a video file as ``(H, W, 3)`` RGB uint8 arrays.
 
     Raises:
-        IOError: OpenCV cannot open the file.
+        VideoFileError (an OSError): OpenCV cannot open the file.
     """
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise IOError(f"video '{path}' could not be opened by OpenCV")
+        raise VideoFileError(f"video '{path}' could not be opened by OpenCV")
     frames = []
     try:
         while True:

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from unittest import mock
 
+from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 __all__ = ["NpmPackage", "PACKAGES", "VISDOM_VERSION", "MANIFEST_NAME", "AssetError", "NpmMissingError",
@@ -142,6 +143,7 @@ PACKAGES: Tuple[NpmPackage, ...] = (
 )
 
 
+@register_user_error
 class AssetError(RuntimeError):
     """Fetching, checking or placing an asset failed (the message names package, file and cause)."""
 

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence as Seq, Tuple
 import numpy as np
 
 from lib.test.evaluation.annotations import AnnotationError, read_boxes
+from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 from .metrics import GOT10K_THRESHOLDS, PredictionError, frame_errors, got10k_frame_ious, sequence_counts
@@ -37,10 +38,12 @@ CACHE_NAME = "eval_data.npz"
 _FORMAT = 1
 
 
+@register_user_error
 class MissingResultError(FileNotFoundError):
     """A tracker has no result file for a sequence (names tracker, sequence and the expected path)."""
 
 
+@register_user_error
 class ResultFileError(ValueError):
     """A result file that is malformed, too short, or that the protocol rejects (names file and line)."""
 

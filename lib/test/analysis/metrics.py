@@ -11,6 +11,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from lib.utils.errors import register_user_error
+
 from .protocols import SUCCESS, FrameRules
 
 __all__ = ["PredictionError", "prepare_predictions", "box_iou", "box_centers", "frame_errors",
@@ -20,6 +22,7 @@ __all__ = ["PredictionError", "prepare_predictions", "box_iou", "box_centers", "
 GOT10K_THRESHOLDS = np.linspace(0, 1, 101)
 
 
+@register_user_error
 class PredictionError(ValueError):
     """A prediction the protocol rejects; ``frame`` is the 0-based row (line ``frame + 1`` of the file)."""
 

@@ -28,6 +28,8 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
+from lib.utils.errors import register_user_error
+
 __all__ = ["FrameRules", "get_rules", "PROTOCOLS", "RULES_BY_NAME", "SUCCESS", "FAILURE", "matlab_colon", "NO_LOCAL_GT",
            "UnsupportedDatasetError"]
 
@@ -41,6 +43,7 @@ NO_LOCAL_GT = {"trackingnet": "TrackingNet test: submit the packed results to th
                "vot": "VOT: evaluate with the VOT toolkit (EAO / accuracy / robustness)"}
 
 
+@register_user_error
 class UnsupportedDatasetError(ValueError):
     """The dataset cannot be analysed locally (ground truth withheld, or another toolkit's measure)."""
 

@@ -121,12 +121,16 @@ def per_sequence_scores(ed: EvalData) -> pd.DataFrame:
     return pd.DataFrame(rows, index=pd.Index(index, name="sequence"), columns=ed.tracker_names)
 
 
+class NoAttributesError(ValueError):
+    """No evaluated sequence carries attribute flags (the dataset folder holds no attribute files)."""
+
+
 def per_attribute_scores(ed: EvalData, sequences, metric: str = "auc") -> pd.DataFrame:
     """``metric`` (a :func:`compute_scores` column) per attribute: rows ``'<ATTR> (<n>)'`` (n = evaluated
     sequences with the attribute), columns trackers, plus a first row ``'ALL (<n>)'``.
 
     Raises:
-        ValueError: no sequence carries attribute flags (LaSOT: ``<root>/_attributes/<seq>.txt``;
+        NoAttributesError (a ValueError): no sequence carries attribute flags (LaSOT: ``<root>/_attributes/<seq>.txt``;
             OTB: ``<otb_path>/<Seq>/attrs.txt``).
     """
     attrs: List[str] = []
@@ -139,7 +143,7 @@ def per_attribute_scores(ed: EvalData, sequences, metric: str = "auc") -> pd.Dat
                 attrs.append(key)
                 flags[key] = np.array([bool(t and t.get(key)) for t in table])
     if not attrs:
-        raise ValueError(f"no attribute information for the sequences of '{ed.dataset}' (LaSOT: "
+        raise NoAttributesError(f"no attribute information for the sequences of '{ed.dataset}' (LaSOT: "
                          f"<lasot_path>/_attributes/<seq>.txt with the toolkit's 14 flags; OTB: "
                          f"<otb_path>/<Seq>/attrs.txt listing e.g. 'IV, SV, OCC')")
     rows, index = [], []

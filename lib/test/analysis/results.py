@@ -14,10 +14,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence as Seq
 
+from lib.utils.errors import register_user_error
+
 __all__ = ["TrackerResults", "own_tracker_results", "external_tracker_results", "normalize_name",
            "ResultsNotFoundError"]
 
 
+@register_user_error
 class ResultsNotFoundError(FileNotFoundError):
     """A results folder that does not exist, or a name match that is ambiguous."""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable, Dict, Optional, Sequence as Seq
 
 from .extract import extract_results
 from .plots import plot_results
 from .protocols import get_rules
-from .report import (compute_scores, format_table, per_attribute_scores, per_sequence_scores, summary_dict,
-                     write_json)
+from .report import (NoAttributesError, compute_scores, format_table, per_attribute_scores, per_sequence_scores,
+                     summary_dict, write_json)
 from .results import TrackerResults
 
 __all__ = ["analyse"]
@@ -31,7 +32,8 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
         skip_missing: leave out sequences with a missing/short result file (warning) instead of raising.
         force: ignore the cache.
         plot: write success / precision / normalized-precision plots (PNG + PDF) into ``report_dir``.
-        per_attribute / per_sequence: print (and put in the JSON) the breakdowns.
+        per_attribute / per_sequence: print (and put in the JSON) the breakdowns. A dataset without attribute
+            files gets a warning saying so instead of the per-attribute tables; the rest is reported.
         json_path: write the JSON summary there.
         verbose: print progress lines.
         out: where text goes.
@@ -55,10 +57,14 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
     attr_tables = None
     if per_attribute:
         attr_tables = {}
-        for metric in [m for m in ("auc", "precision", "norm_precision", "ao") if m in scores.columns]:
-            attr_tables[metric] = per_attribute_scores(ed, sequences, metric)
-            out("")
-            out(format_table(attr_tables[metric], f"Per-attribute {metric}:"))
+        try:
+            for metric in [m for m in ("auc", "precision", "norm_precision", "ao") if m in scores.columns]:
+                attr_tables[metric] = per_attribute_scores(ed, sequences, metric)
+                out("")
+                out(format_table(attr_tables[metric], f"Per-attribute {metric}:"))
+        except NoAttributesError as exc:
+            warnings.warn(f"--per_attribute: {exc}; no per-attribute tables", stacklevel=2)
+            attr_tables = None
     seq_table = None
     if per_sequence:
         seq_table = per_sequence_scores(ed)

@@ -21,6 +21,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from lib.utils.errors import register_user_error
+
 __all__ = ["AnnotationError", "AnnotationWarning", "DatasetFolderError", "read_boxes", "read_flags", "read_vot_regions",
            "check_box_count", "require_dir", "require_file", "load_packaged_list", "frame_paths", "sorted_frames",
            "names_in", "LISTS_DIR"]
@@ -30,6 +32,7 @@ LISTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lists")
 _SPLIT = re.compile(r"[,\s]+")
 
 
+@register_user_error
 class AnnotationError(ValueError):
     """An annotation file with a bad row, a wrong number of boxes or bad flags (message: file and line)."""
 
@@ -38,6 +41,7 @@ class AnnotationWarning(UserWarning):
     """A suspicious but official-looking annotation (e.g. LaSOT's ``1,1,-1,-1`` rows): kept, reported."""
 
 
+@register_user_error
 class DatasetFolderError(FileNotFoundError):
     """A dataset folder or annotation file that is missing (the message names it and what it holds)."""
 

@@ -11,6 +11,8 @@ import importlib
 from collections import namedtuple
 from typing import Optional
 
+from lib.utils.errors import register_user_error
+
 from .data import BaseDataset, SequenceList
 
 __all__ = ["DatasetInfo", "DATASETS", "ALIASES", "UnknownDatasetError", "canonical_name", "load_dataset", "get_dataset",
@@ -43,6 +45,7 @@ ALIASES = {"lasot_ext": "lasot_extension_subset", "otb2015": "otb", "otb100": "o
            "got10k": "got10k_test", "tn": "trackingnet", "tpl": "tc128"}
 
 
+@register_user_error
 class UnknownDatasetError(KeyError):
     """A dataset name that is not registered (the message lists the registered names)."""
 

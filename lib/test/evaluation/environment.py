@@ -21,7 +21,7 @@ TEST_FIELDS = [
     ("results_path", "raw tracking results: <results_path>/<tracker>/<config>/<seq>.txt"),
     ("segmentation_path", "segmentation results (unused by the box trackers)"),
     ("network_path", "extra network files"),
-    ("result_plot_path", "analysis output: tables, plots, eval_data.pkl caches"),
+    ("result_plot_path", "analysis output: tables, plots, eval_data.npz caches"),
     ("otb_path", "OTB-2015: <otb_path>/<Seq>/img/0001.jpg, groundtruth_rect.txt"),
     ("nfs_path", "NfS: sequences/<Name>/00001.jpg, anno/nfs_<Name>.txt"),
     ("uav_path", "UAV123 and UAV123@10fps: data_seq/UAV123[_10fps]/<video>/000001.jpg, anno/UAV123[_10fps]/<name>.txt"),

@@ -40,6 +40,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence as Seq, Tu
 
 import numpy as np
 
+from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 from .data import Sequence
@@ -108,6 +109,24 @@ def worker_device(index: int, num_gpus: Optional[int], device: Optional[str] = N
         return "cpu"
     count = torch.cuda.device_count() if num_gpus is None else min(int(num_gpus), torch.cuda.device_count())
     return f"cuda:{index % count}" if count > 0 else "cpu"
+
+
+def worker_count(threads: int, jobs: int, device=None, what: str = "sequences") -> int:
+    """Worker processes for ``--threads threads`` and ``jobs`` jobs: at most one per job and, when the workers
+    track on the CPU (``device`` cpu, or no CUDA), one per CPU core.
+
+    Prints one notice line on stderr when fewer than ``threads`` are used, saying how many and why.
+    """
+    import torch
+
+    cores = os.cpu_count() or 1
+    on_cpu = (device is not None and str(device).startswith("cpu")) or not torch.cuda.is_available()
+    workers = max(1, min(threads, jobs, cores if on_cpu else threads))
+    if workers < threads:
+        why = f"{jobs} {what} to track" if workers == jobs else f"{cores} CPU cores"
+        print(f"note: --threads {threads}: using {workers} worker process{'es' if workers > 1 else ''} "
+              f"({why})", file=sys.stderr, flush=True)
+    return workers
 
 
 def _init_worker(counter, num_gpus, device, threads_per_worker, plugin_env, progress_queue=None):
@@ -325,7 +344,7 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
 
             ctx = multiprocessing.get_context("spawn")
             counter = ctx.Value("i", 0)
-            workers = max(1, min(threads, len(jobs)))  # no idle workers: fewer jobs than threads
+            workers = worker_count(threads, len(jobs), device)  # no idle workers: fewer jobs than threads
             threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(counter, num_gpus, device, threads_per_worker,
@@ -380,7 +399,7 @@ def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("i", 0)
     progress_queue = ctx.Queue()
-    workers = max(1, min(threads, len(todo)))
+    workers = worker_count(threads, len(todo), device)
     threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
     chunks = [todo[k::workers] for k in range(workers)]
     recorded = set()
@@ -429,6 +448,7 @@ def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size
 
 
 # -- the test.py entry point ------------------------------------------------------------------------------
+@register_user_error
 class SetupError(RuntimeError):
     """A run that cannot start: unknown tracker/dataset/sequence, a local.py field or dataset folder that
     is missing, a bad annotation file, a missing checkpoint or config (the message says which)."""

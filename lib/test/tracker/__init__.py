@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from lib.utils.errors import register_user_error
+
 __all__ = ["TrackerEntry", "register_tracker", "get_tracker_entry", "get_tracker_class", "list_trackers",
            "UnknownTrackerError", "add_tracker_module", "TRACKER_MODULES_ENV"]
 
@@ -38,6 +40,7 @@ class TrackerEntry:
     script: Optional[str]
 
 
+@register_user_error
 class UnknownTrackerError(KeyError):
     """A tracker name that is not registered (the message lists the registered ones)."""
 

@@ -21,16 +21,23 @@ import numpy as np
 import torch
 
 from lib.config import Config, load_config
+from lib.utils.errors import register_user_error
 from lib.utils.misc import resolve_device
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
-           "MissingCheckpointError",
+           "MissingCheckpointError", "InitBoxError",
            # batched-step protocol
            "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
 
 
+@register_user_error
 class MissingCheckpointError(FileNotFoundError):
-    """No checkpoint was given and none lies where the trainer saves it."""
+    """No checkpoint was given and none lies where the trainer saves it, or the given file does not exist."""
+
+
+@register_user_error
+class InitBoxError(ValueError):
+    """A first-frame box that is not 4 finite numbers, has no area or lies outside the image."""
 
 
 def default_checkpoint_path(script: str, config_name: str, net_type: str, epoch: int,
@@ -91,7 +98,7 @@ class TrackerParams:
 
         Raises:
             MissingCheckpointError: ``require_checkpoint`` and no checkpoint exists there (the message
-                says where it looked and how to pass one).
+                says where it looked and how to pass one), or ``checkpoint`` is not a file.
             ValueError: an unknown precision, or ``cuda_graph`` for a device that is not CUDA.
         """
         from lib.models import get_network_spec
@@ -122,6 +129,8 @@ class TrackerParams:
                     f"(<save_dir>/checkpoints/train/<script>/<config>/<NetType>_ep<TEST.EPOCH>.pth.tar, "
                     f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
             checkpoint = path
+        elif checkpoint is not None and not os.path.isfile(str(checkpoint)):
+            raise MissingCheckpointError(f"checkpoint file '{checkpoint}' (--checkpoint) does not exist")
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
                    device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra), **accel)
 
@@ -130,18 +139,18 @@ def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
     """Validate a first-frame box (xywh pixels) against an ``(H, W, ...)`` image.
 
     Raises:
-        ValueError: a box that is not 4 finite numbers, has zero or negative width/height, or does not
-            overlap the image.
+        InitBoxError (a ValueError): a box that is not 4 finite numbers, has zero or negative width/height, or
+            does not overlap the image.
     """
     box = [float(v) for v in np.asarray(box, dtype=np.float64).reshape(-1)]
     if len(box) != 4 or not all(math.isfinite(v) for v in box):
-        raise ValueError(f"init box must be 4 finite numbers x, y, w, h; got {box}")
+        raise InitBoxError(f"init box must be 4 finite numbers x, y, w, h; got {box}")
     x, y, w, h = box
     if w <= 0 or h <= 0:
-        raise ValueError(f"init box {box} (xywh) has a zero or negative size")
+        raise InitBoxError(f"init box {box} (xywh) has a zero or negative size")
     H, W = int(image_shape[0]), int(image_shape[1])
     if x >= W or y >= H or x + w <= 0 or y + h <= 0:
-        raise ValueError(f"init box {box} (xywh) lies outside the {W}x{H} image")
+        raise InitBoxError(f"init box {box} (xywh) lies outside the {W}x{H} image")
     return box
 
 
@@ -214,6 +223,7 @@ class Preprocessor:
 # =====================================================================================================
 
 
+@register_user_error
 class BatchingNotSupportedError(ValueError):
     """``--batch_sequences > 1`` with a tracker whose class does not implement the batched-step protocol."""
 

@@ -22,6 +22,7 @@ import zipfile
 from typing import Dict, List, Optional, Sequence
 
 from lib.test.evaluation.annotations import names_in
+from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 __all__ = ["SubmissionError", "GOT10K_TEST_NAMES", "TRACKINGNET_TEST_COUNT", "pack_got10k", "pack_trackingnet",
@@ -33,6 +34,7 @@ GOT10K_TEST_NAMES = [f"GOT-10k_Test_{i:06d}" for i in range(1, 181)]
 TRACKINGNET_TEST_COUNT = 511
 
 
+@register_user_error
 class SubmissionError(RuntimeError):
     """A result set that cannot be packed (missing sequences or malformed files; the message says which)."""
 
@@ -200,9 +202,17 @@ def pack_trackingnet(tracker_name: str, cfg_name: str, run_id: Optional[int] = N
 
 
 def main_transform(kind: str, argv: Optional[Sequence[str]] = None) -> int:
-    """Command line of ``transform_got10k.py`` / ``transform_trackingnet.py``."""
+    """Command line of ``transform_got10k.py`` / ``transform_trackingnet.py``; returns the exit status (0, or 2
+    with one message for an incomplete or malformed result set; ``--verbose`` shows the traceback)."""
+    from lib.utils.errors import run_cli
+
+    return run_cli(lambda args=None: _transform(kind, args), prog=f"transform_{kind}.py", argv=argv)
+
+
+def _transform(kind: str, argv: Optional[Sequence[str]] = None) -> int:
     import argparse
-    import sys
+
+    from lib.utils.errors import UserError, add_verbose_argument, is_user_error
 
     label = {"got10k": "GOT-10k test", "trackingnet": "TrackingNet TEST"}[kind]
     parser = argparse.ArgumentParser(description=f"Pack raw {label} results into the zip the evaluation server accepts "
@@ -214,15 +224,15 @@ def main_transform(kind: str, argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--dataset_path", default=None, help="dataset folder to take the sequence list (and frame counts) from")
     parser.add_argument("--sequence_list", default=None, help="text file with the expected sequence names, one per line")
     parser.add_argument("--output", default=None, help=f"zip to write (default <results_dir>/{kind}_submit.zip)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     pack = pack_got10k if kind == "got10k" else pack_trackingnet
-    from lib.utils.local_settings import SettingsError
-
     try:
         path = pack(args.tracker_name, args.cfg_name, run_id=args.runid, results_path=args.results_path,
                     dataset_path=args.dataset_path, sequence_list=args.sequence_list, output=args.output)
-    except (SubmissionError, SettingsError, FileNotFoundError, ValueError) as exc:
-        print(f"transform_{kind}: error: {exc}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, ValueError) as exc:  # an unreadable list or result file: the message names it
+        if is_user_error(exc):
+            raise
+        raise UserError(str(exc)) from exc
     print(f"wrote {path}")
     return 0

@@ -51,7 +51,8 @@ class FrameSource:
 
         Raises:
             FrameReadError: an image of the folder, or the first frame of a video/camera, cannot be read
-                (the message names the file or device).
+                (the message names the file or device). A video that ends before the frame count its
+                header announces ends the iteration with a warning on stderr naming the first missing frame.
         """
         if self.files:
             for path in self.files:
@@ -63,6 +64,10 @@ class FrameSource:
             if not ok or frame is None:
                 if index == 0:
                     raise FrameReadError(f"{self.description}: the first frame could not be read")
+                if self.num_frames and index < self.num_frames:
+                    print(f"warning: {self.description} ended early: frame {index + 1} (1-based) could not be "
+                          f"read, the video announces {self.num_frames} frames (a truncated or corrupt file?); "
+                          f"{index} frames were read", file=sys.stderr, flush=True)
                 return
             index += 1
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
@@ -112,10 +117,13 @@ def select_roi(frame_rgb: np.ndarray, window: str = "Select target ROI and press
     """Let the user draw the first box with ``cv2.selectROI``; returns xywh pixels.
 
     Raises:
-        RuntimeError: no display, OpenCV without GUI support, or an empty selection.
+        NoDisplayError (a RuntimeError and a user error): no display, OpenCV without GUI support, or an empty
+            selection.
     """
+    from lib.vis.video import NoDisplayError
+
     if not display_available():
-        raise RuntimeError("no display to draw the first box on: pass it with --init_box x y w h")
+        raise NoDisplayError("no display to draw the first box on: pass it with --init_box x y w h")
     frame = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
     cv2.putText(frame, "Select target ROI and press ENTER", (20, 30), cv2.FONT_HERSHEY_COMPLEX_SMALL, 1.5,
                 (0, 0, 0), 1)
@@ -123,9 +131,9 @@ def select_roi(frame_rgb: np.ndarray, window: str = "Select target ROI and press
         x, y, w, h = cv2.selectROI(window, frame, fromCenter=False)
         cv2.destroyWindow(window)
     except cv2.error as exc:
-        raise RuntimeError(f"cv2.selectROI failed ({exc}); OpenCV may lack GUI support: pass --init_box") from exc
+        raise NoDisplayError(f"cv2.selectROI failed ({exc}); OpenCV may lack GUI support: pass --init_box") from exc
     if w <= 0 or h <= 0:
-        raise RuntimeError("no box was selected: draw a box and press ENTER, or pass --init_box x y w h")
+        raise NoDisplayError("no box was selected: draw a box and press ENTER, or pass --init_box x y w h")
     return [float(x), float(y), float(w), float(h)]
 
 
@@ -157,8 +165,10 @@ def run_video_demo(tracker, source: FrameSource, init_box: Optional[Sequence[flo
         tracking speed in frames per second (``track`` calls only).
 
     Raises:
-        ValueError: an invalid first box; RuntimeError: no box and no display; FrameReadError: a frame
-        that cannot be read; IOError: the output video cannot be written.
+        InitBoxError (a ValueError): an invalid first box; NoDisplayError (a RuntimeError): no box and no
+        display; FrameReadError: a frame that cannot be read; VideoFileError (an OSError): the output video
+        cannot be written. All are user errors (lib/utils/errors.py). A video that ends before the frame
+        count of its header ends the run with a warning naming the frame.
     """
     from tqdm import tqdm
 

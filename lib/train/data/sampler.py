@@ -49,6 +49,7 @@ import torch
 import torch.utils.data
 
 from lib.train.dataset.base_video_dataset import BAD_DATA_ERRORS
+from lib.utils.errors import register_user_error
 
 from .tensordict import TensorDict
 
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 FRAME_SAMPLE_MODES = ("causal", "interval", "trident", "trident_pro", "stark")
 
 
+@register_user_error
 class SamplingError(RuntimeError):
     """No valid training sample could be made within the allowed number of attempts."""
 

@@ -26,6 +26,7 @@ import pandas
 import torch
 import torch.utils.data
 
+from lib.utils.errors import register_user_error
 from lib.utils.image import FrameReadError, imread_rgb
 from lib.utils.lmdb_utils import LmdbError, decode_img, lmdb_has_key, read_bytes
 
@@ -33,6 +34,7 @@ __all__ = ["DatasetError", "FolderStorage", "LmdbStorage", "BaseVideoDataset", "
            "read_split_file", "resolve_dataspec_path", "empty_object_meta", "BAD_DATA_ERRORS"]
 
 
+@register_user_error
 class DatasetError(RuntimeError):
     """A dataset folder, split file or annotation that is missing or has the wrong layout.
 

@@ -20,6 +20,7 @@ from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..", "..", "..")))
+from lib.utils.errors import UserError, add_verbose_argument, run_cli  # noqa: E402
 from lib.utils.misc import atomic_write  # noqa: E402
 
 INFO_COLUMNS = ["name", "path", "startFrame", "endFrame", "nz", "ext", "anno_path", "object_class", "initOmit",
@@ -101,13 +102,16 @@ def main(argv=None):
     parser.add_argument("--reference", default=os.path.join(HERE, "..", "..", "..", "..", "..", "shared", "reference", "lists"),
                         help="folder with the extracted official lists (default ../shared/reference/lists)")
     parser.add_argument("--out_dir", default=HERE)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     from lib.test.evaluation.lists.convert_otb_lasot_lists import convert as convert_otb_lasot
 
     reference = os.path.abspath(args.reference)
+    if not os.path.isdir(reference):
+        raise UserError(f"--reference '{reference}' is not a folder (the lists extracted from the official code)")
     for path in convert_otb_lasot(reference, args.out_dir) + convert(reference, args.out_dir):
         print("wrote", path)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main, prog="convert_reference_lists.py"))
