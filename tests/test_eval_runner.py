@@ -3,6 +3,7 @@ rerun), resume, worker devices, the tracker registry's errors and the test.py co
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -202,15 +203,17 @@ def test_cli_spawned_workers_failure_exit_status(env, capfd, monkeypatch):
     assert "test.py: error: unknown tracker 'nope'; registered trackers:" in capfd.readouterr().err
 
 
-def test_worker_that_dies_fails_its_jobs_instead_of_hanging(env):
+def test_worker_that_dies_loses_only_its_own_sequence(env):
     base, names = make_val(env, n_seqs=3, widths={1: 17})
     seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
     res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_exit", "cfg")], threads=1, progress=False)}
-    assert res[names[0]].status == "done"
-    assert res[names[1]].status == "failed" and "worker process died" in res[names[1]].error
-    assert res[names[2]].status == "failed"  # the pool is broken: rerunning the command resumes it
+    assert res[names[1]].status == "failed"
+    assert re.fullmatch(r"worker process \d+ died \(exited with status 3\) while tracking this sequence",
+                        res[names[1]].error)
+    assert res[names[0]].status == "done" and res[names[2]].status == "done"  # a new worker took over
     out_dir = env / "results" / "dummy_exit" / "cfg" / "got10k"
-    assert sorted(f for f in os.listdir(out_dir) if not f.endswith("_time.txt")) == [f"{names[0]}.txt"]
+    assert sorted(f for f in os.listdir(out_dir) if not f.endswith("_time.txt")) == [f"{names[0]}.txt",
+                                                                                       f"{names[2]}.txt"]
 
 
 def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
@@ -241,3 +244,100 @@ def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
     assert f"4 jobs: {4 - len(finished)} done, {len(finished)} skipped" in capsys.readouterr().err
     assert all(os.path.getmtime(out_dir / f) == t for f, t in mtimes.items())
     assert all(len(read_result(out_dir / f"{n}.txt")) == N_FRAMES for n in names)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie that nobody reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _worker_pids(pid_dir, count, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pids = [int(p) for p in os.listdir(pid_dir)]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"workers did not start within {timeout} s: {os.listdir(pid_dir)}")
+
+
+def _results(out_dir):
+    return sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_parent_stops_its_workers(env, sig):
+    base, names = make_val(env, n_seqs=4, widths={k: 10 + k for k in range(4)})
+    pid_dir = env / "pids"
+    pid_dir.mkdir()
+    out_dir = env / "results" / "dummy_sleep" / "cfg" / "got10k"
+    args = ["dummy_sleep", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base), "--threads", "2",
+            "--tracker_module", "tests.dummy_trackers", "--no_progress"]
+    env_vars = dict(os.environ, DUMMY_SLEEP_S="0.3", DUMMY_PID_DIR=str(pid_dir))  # 2 s per sequence
+    env_vars.pop(TRACKER_MODULES_ENV, None)
+    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tracking" / "test.py")] + args,
+                            cwd=str(PROJECT_ROOT), env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        workers = _worker_pids(pid_dir, 2)  # both workers are tracking their first sequence
+        os.kill(proc.pid, sig)  # the parent only, not its process group
+        _, err = proc.communicate(timeout=20)
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.05)
+        assert not [p for p in workers if _alive(p)], "workers outlived their parent"
+        written = _results(out_dir)
+        time.sleep(2.5)  # longer than a sequence: a surviving worker would write its result now
+        assert _results(out_dir) == written and not any(n + ".txt" in written for n in names)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert "interrupted by SIGTERM: 4 not finished, 4 jobs: 0 done" in err
+        assert "Run the same command to resume:\n  python " in err and "--threads 2" in err
+
+
+def test_worker_killed_by_the_os_loses_only_its_sequence(env, monkeypatch):
+    import threading
+
+    base, names = make_val(env, n_seqs=4, widths={k: 10 + k for k in range(4)})
+    pid_dir = env / "pids"
+    pid_dir.mkdir()
+    monkeypatch.setenv("DUMMY_SLEEP_S", "0.15")
+    monkeypatch.setenv("DUMMY_PID_DIR", str(pid_dir))
+    seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
+    killed = []
+
+    def kill_the_worker_of_sequence_1():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            for p in os.listdir(pid_dir):
+                if "11" in (pid_dir / p).read_text().split():
+                    os.kill(int(p), signal.SIGKILL)
+                    killed.append(int(p))
+                    break
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_worker_of_sequence_1)
+    killer.start()
+    res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_sleep", "cfg")], threads=2, progress=False)}
+    killer.join()
+    assert killed
+    assert res[names[1]].status == "failed"
+    assert res[names[1]].error == f"worker process {killed[0]} died (killed by SIGKILL) while tracking this sequence"
+    assert all(res[n].status == "done" for n in names if n != names[1])

@@ -13,10 +13,14 @@ on a GPU; OSTrack and GRM) tracks B sequences per worker in lockstep with one ba
 step; the boxes equal those of B = 1 up to the float rounding of batched matrix products (see
 lib/test/evaluation/batched.py), and <seq>_time.txt holds the step time divided by the sequences in it.
 Exit status: 0 if every sequence finished, 1 if any failed,
-2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder).
+2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder), 128 + the signal
+number when stopped by Ctrl-C (130), SIGTERM (143) or SIGHUP: the workers stop with the parent (also when it is
+killed with SIGKILL), finished sequences are kept and the same command resumes the run.
 """
 
 import argparse
+import shlex
+import signal
 import sys
 
 import _init_paths  # noqa: F401
@@ -62,6 +66,13 @@ def main(argv=None) -> int:
     except SetupError as exc:
         print(f"test.py: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the workers are stopped, finished sequences kept
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        args_given = sys.argv[1:] if argv is None else list(argv)
+        script = sys.argv[0] if argv is None and sys.argv[0] else "tracking/test.py"
+        print(f"test.py: stopped by {signal.Signals(signum).name}; the finished sequences are kept. Run the same "
+              f"command to resume:\n  python {shlex.join([script] + args_given)}", file=sys.stderr, flush=True)
+        return 128 + signum
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"failed: {r.tracker} {r.sequence}: {r.error}" + (f" (see {r.error_log})" if r.error_log else ""),
