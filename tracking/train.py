@@ -11,10 +11,15 @@
 
 Checkpoints go to <save_dir>/checkpoints/train/<script>/<config>/, logs to <save_dir>/logs/. A run resumes
 from its newest checkpoint automatically; --resume PATH starts from a given one.
+One training at a time per checkpoint folder: a lock file there (.training.lock) refuses a second one, naming the
+PID that holds it; a lock left by a process that died is taken over with a notice. Stopping train.py (Ctrl-C,
+SIGTERM, even SIGKILL) stops the trainer processes and every DDP rank.
 """
 import argparse
+import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
 
@@ -72,12 +77,53 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def launch(cmd, env=None) -> int:
+    """Run ``cmd`` in its own process group and wait for it; returns its exit status (128 + signal if stopped).
+
+    The child dies with this process (parent-death signal, also on SIGKILL), and SIGINT / SIGTERM / SIGHUP sent to
+    this process are forwarded to the child's group (torchrun passes them on to its ranks).
+    """
+    from lib.utils.process import forward_signals, set_parent_death_signal
+
+    parent = os.getpid()
+
+    def in_child():  # after fork, before exec: the death signal survives exec
+        set_parent_death_signal(signal.SIGTERM)
+        if os.getppid() != parent:  # the launcher died before the line above
+            os._exit(128 + signal.SIGTERM)
+
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            preexec_fn=in_child if sys.platform.startswith("linux") else None)
+    with forward_signals(proc.pid) as received:
+        while True:
+            try:
+                status = proc.wait()
+                break
+            except KeyboardInterrupt:  # a signal arrived while not yet relayed: keep waiting for the child
+                continue
+    if received:
+        print(f"train.py: stopped by {signal.Signals(received[0]).name}", file=sys.stderr, flush=True)
+        return 128 + int(received[0])
+    return 128 - status if status < 0 else status
+
+
 def main(argv=None) -> int:
+    from lib.train.admin.lock import TRAINING_LOCK_ENV, training_lock
+    from lib.utils.process import PARENT_PID_ENV
+
     args = parse_args(argv)
     cmd = build_command(args)
-    print(" ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    # One training per checkpoint folder; in a multi-machine run the machine of node rank 0 holds the lock.
+    lock = training_lock(args.save_dir, args.script, args.config) if args.node_rank == 0 else contextlib.nullcontext()
+    with lock as lock_path:
+        print(" ".join(cmd), flush=True)
+        env = dict(os.environ, **{PARENT_PID_ENV: str(os.getpid())})
+        if lock_path:
+            env[TRAINING_LOCK_ENV] = lock_path
+        return launch(cmd, env)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lib.utils.errors import run_cli
+
+    sys.exit(run_cli(main, prog="train.py"))

@@ -23,8 +23,8 @@ from typing import Iterator, Optional, Sequence
 
 __all__ = ["set_parent_death_signal", "watch_parent", "stop_with_parent", "forward_signals", "PARENT_PID_ENV"]
 
-#: Environment variable through which a launcher passes its PID to the child it starts (closes the race between the
-#: child's start and its :func:`stop_with_parent` call: a parent that died in between is noticed).
+#: Environment variable through which a launcher passes its PID to the child it starts: the child knows that it was
+#: started by a launcher it must not outlive (a process started from a shell keeps running after the shell ends).
 PARENT_PID_ENV = "TRACKING_PARENT_PID"
 
 _PR_SET_PDEATHSIG = 1
