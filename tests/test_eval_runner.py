@@ -341,3 +341,124 @@ def test_worker_killed_by_the_os_loses_only_its_sequence(env, monkeypatch):
     assert res[names[1]].status == "failed"
     assert res[names[1]].error == f"worker process {killed[0]} died (killed by SIGKILL) while tracking this sequence"
     assert all(res[n].status == "done" for n in names if n != names[1])
+
+
+# -- checks before tracking and result provenance ---------------------------------------------------------------
+def _cli(monkeypatch, capfd, args):
+    """Run tracking/test.py's main in this process; returns (exit status, stderr)."""
+    status = _test_py_main(monkeypatch)(args + ["--tracker_module", "tests.dummy_trackers", "--no_progress"])
+    return status, capfd.readouterr().err
+
+
+def _tiny_ostrack_checkpoint(path, drop=None):
+    import torch
+
+    from lib.models import build_network
+
+    torch.manual_seed(0)
+    sd = build_network("ostrack", "tiny_cpu").state_dict()
+    if drop:
+        sd.pop(drop)
+        sd["box_head.extra.weight"] = torch.zeros(3, 3)
+    torch.save({"net": sd, "net_type": "OSTrack"}, path)
+    return str(path)
+
+
+def test_preflight_results_folder_not_writable(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=2)
+    probe = env / "probe.jsonl"
+    monkeypatch.setenv("DUMMY_PROBE_FILE", str(probe))
+    (env / "not_a_folder").write_text("x")
+    monkeypatch.setenv("TRACKING_RESULTS_PATH", str(env / "not_a_folder"))
+    status, err = _cli(monkeypatch, capfd, ["dummy_gt_probe", "cfg", "--dataset", "got10k_val", "--dataset_path",
+                                            str(base), "--threads", "2"])
+    assert status == 2 and not probe.exists()  # nothing tracked
+    assert f"test.py: error: cannot write results to '{env}/not_a_folder/dummy_gt_probe/cfg/got10k'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_preflight_checkpoint_missing_or_not_fitting(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=2)
+    args = ["ostrack", "tiny_cpu", "--dataset", "got10k_val", "--dataset_path", str(base), "--threads", "2"]
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env / "nope.pth.tar")])
+    assert status == 2 and err.strip() == (f"test.py: error: checkpoint '{env}/nope.pth.tar' of tracker 'ostrack' "
+                                           f"with config 'tiny_cpu' does not exist")
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env)])
+    assert status == 2 and "is a folder, not a checkpoint file" in err
+    bad = _tiny_ostrack_checkpoint(env / "bad.pth.tar", drop="box_head.conv1_ctr.0.weight")
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", bad])
+    assert status == 2 and "Traceback" not in err
+    assert f"test.py: error: checkpoint '{bad}' does not fit the network of tracker 'ostrack'" in err
+    assert "missing keys (1): box_head.conv1_ctr.0.weight" in err and "unexpected keys (1): box_head.extra.weight" in err
+    assert not (env / "results").exists()  # no worker started, nothing written
+
+
+def test_preflight_sequences_without_frames(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=4)
+    for name in names[1:3]:
+        for f in (base / "val" / name).glob("*.jpg"):
+            f.unlink()
+    status, err = _cli(monkeypatch, capfd, ["dummy_static", "cfg", "--dataset", "got10k_val", "--dataset_path",
+                                            str(base), "--threads", "2"])
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert f"2 of the 4 sequences to track have no frames (first frame missing): {names[1]} (" in err
+    assert f"{names[2]} ('{base}/val/{names[2]}/00000001.jpg')" in err
+    assert not (env / "results" / "dummy_static" / "cfg" / "got10k").exists()
+
+
+def test_provenance_mismatch_stops_and_overwrite_reruns(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=2)
+    out = env / "results" / "dummy_static" / "cfg"
+    args = ["dummy_static", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base)]
+    assert _cli(monkeypatch, capfd, args)[0] == 0
+    record = json.loads((out / "_provenance.json").read_text())
+    assert sorted(record["sequences"]) == [f"got10k/{n}" for n in names]
+    (rec,) = record["records"].values()
+    assert rec["precision"] == "fp32" and rec["tracker"] == "dummy_static" and rec["dataset"] == "got10k_val"
+    mtimes = [os.path.getmtime(out / "got10k" / f"{n}.txt") for n in names]
+    status, err = _cli(monkeypatch, capfd, args + ["--precision", "bf16"])
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert f"test.py: error: 2 existing results in '{out}' were made differently from this run: precision: fp32 " \
+           f"(results) vs bf16 (now) (2 sequences" in err and "--overwrite" in err
+    assert [os.path.getmtime(out / "got10k" / f"{n}.txt") for n in names] == mtimes
+    status, err = _cli(monkeypatch, capfd, args + ["--precision", "bf16", "--overwrite"])
+    assert status == 0 and "2 jobs: 2 done, 0 skipped" in err
+    (rec,) = json.loads((out / "_provenance.json").read_text())["records"].values()
+    assert rec["precision"] == "bf16"
+    status, err = _cli(monkeypatch, capfd, args + ["--precision", "bf16"])  # same settings: skipped as before
+    assert status == 0 and "2 jobs: 0 done, 2 skipped" in err
+    # results without a record (older runs): one note, kept and skipped
+    (out / "_provenance.json").unlink()
+    status, err = _cli(monkeypatch, capfd, args)
+    assert status == 0 and "2 jobs: 0 done, 2 skipped" in err
+    assert err.count("2 existing results in") == 1 and "have no provenance record" in err
+
+
+def test_provenance_of_config_contents_and_checkpoint(env, monkeypatch, capfd):
+    import shutil
+
+    base, names = make_val(env, n_seqs=1)
+    cfg = env / "mine.yaml"
+    shutil.copy(PROJECT_ROOT / "experiments" / "ostrack" / "tiny_cpu.yaml", cfg)
+    ckpt = _tiny_ostrack_checkpoint(env / "a.pth.tar")
+    args = ["ostrack", str(cfg), "--dataset", "got10k_val", "--dataset_path", str(base)]
+    assert _cli(monkeypatch, capfd, args + ["--checkpoint", ckpt])[0] == 0
+    with open(cfg, "a") as f:
+        f.write("\n# a comment changes nothing\n")
+    assert _cli(monkeypatch, capfd, args + ["--checkpoint", ckpt])[0] == 0  # same resolved config: skipped
+    text = cfg.read_text()
+    assert "SEARCH_FACTOR: 4.0" in text
+    cfg.write_text(text.replace("SEARCH_FACTOR: 4.0", "SEARCH_FACTOR: 4.5"))
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", ckpt])
+    assert status == 2 and f"config contents: sha256 " in err and f" of {cfg} (results) vs sha256 " in err
+    cfg.write_text(text)
+    other = env / "b.pth.tar"
+    shutil.copy(ckpt, other)  # the same contents under another name: the same checkpoint
+    assert _cli(monkeypatch, capfd, args + ["--checkpoint", str(other)])[0] == 0
+    import torch
+
+    sd = torch.load(other, weights_only=True)
+    sd["net"]["box_head.conv1_ctr.0.weight"] += 1
+    torch.save(sd, other)
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(other)])
+    assert status == 2 and "checkpoint contents: sha256 " in err and f"('{other}') (now)" in err

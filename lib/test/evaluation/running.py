@@ -410,7 +410,7 @@ def _group_by_tracker(jobs) -> List[Tuple[Tracker, List[Sequence]]]:
 # -- datasets -----------------------------------------------------------------------------------------
 def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int = 0, threads: int = 0,
                 num_gpus: Optional[int] = None, device: Optional[str] = None, progress: bool = True,
-                batch_sequences: int = 1) -> List[SequenceResult]:
+                batch_sequences: int = 1, overwrite: bool = False) -> List[SequenceResult]:
     """Run every tracker on every sequence (sequence-major order, as the official runner).
 
     With ``batch_sequences`` B > 1 (batched evaluation) the jobs whose results are not on disk are split
@@ -428,11 +428,19 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
         device: force one device (``cpu``, ``cuda:1``) for every job.
         progress: show the tqdm bar (on stderr).
         batch_sequences: B, sequences tracked in lockstep per worker (1 = one sequence at a time).
+        overwrite: track again the sequences whose existing results were made with another config, checkpoint or
+            precision, or whose provenance is unknown (:mod:`lib.test.evaluation.provenance`).
+
+    Before any tracking (:func:`_prepare_run`): the checkpoints exist and fit the networks, the sequences to track
+    have frames, the results folders are writable, and existing results were made as this run would make them;
+    the provenance of the sequences to track is recorded in ``<results folder>/_provenance.json``.
 
     Returns:
         One :class:`SequenceResult` per job, in completion order.
 
     Raises:
+        PreflightError: a check before tracking failed (nothing was tracked);
+        ProvenanceMismatchError: existing results were made differently and ``overwrite`` is off;
         ValueError: ``batch_sequences < 1``, or > 1 together with ``debug > 0`` (the debug views follow one
             sequence); BatchingNotSupportedError: B > 1 for a tracker without the batched-step protocol.
     """
@@ -449,6 +457,8 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
             check_batching(trk.name)
     sequences = list(dataset)
     jobs = [(seq, trk, debug) for seq, trk in product(sequences, trackers)]
+    if jobs:
+        _prepare_run(jobs, trackers, debug, overwrite, {"device": device, "batch_sequences": batch_sequences})
     results: List[SequenceResult] = []
     bar = tqdm(total=len(jobs), desc="sequences", unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     frames_total, seconds_total, failed = 0, 0.0, 0
@@ -489,6 +499,54 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
     if interrupted is not None:
         raise interrupted
     return results
+
+
+def _prepare_run(jobs, trackers: Seq[Tracker], debug: int, overwrite: bool, options: Dict) -> None:
+    """The checks of :func:`run_dataset` before any tracking (:mod:`.preflight`, :mod:`.provenance`); removes the
+    results that ``overwrite`` replaces and records the provenance of the sequences to track."""
+    from .preflight import check_checkpoints, check_frames, check_writable
+    from .provenance import ProvenanceMismatchError, ResultProvenance, describe_differences, make_record, record_id
+
+    check_checkpoints(trackers)
+    if debug:  # nothing is skipped or written
+        check_frames([seq for seq, _, _ in jobs])
+        return
+    plans = []
+    for trk in trackers:
+        record, prov = make_record(trk, options), ResultProvenance(trk.results_dir)
+        fresh, unknown, differ = [], [], {}
+        for seq in [seq for seq, t, _ in jobs if t is trk]:
+            base = seq.result_base(trk.results_dir)
+            if not os.path.isfile(trk.result_files(seq)["boxes"]):
+                fresh.append(seq)
+                continue
+            old = prov.record_of(base)
+            if old is None:
+                unknown.append(seq)
+            elif record_id(old) != record_id(record):
+                differ.setdefault(tuple(describe_differences(old, record)), []).append(seq)
+        if differ and not overwrite:
+            count = sum(len(v) for v in differ.values())
+            reasons = "; ".join(f"{', '.join(lines)} ({len(seqs)} sequences, e.g. {seqs[0].name})"
+                                for lines, seqs in differ.items())
+            raise ProvenanceMismatchError(
+                f"{count} existing results in '{trk.results_dir}' were made differently from this run: {reasons}. "
+                f"Nothing was tracked. Run with --overwrite to track them again, or write this run elsewhere "
+                f"(--runid)")
+        redo = [seq for seqs in differ.values() for seq in seqs] + unknown if overwrite else []
+        if unknown and not overwrite:
+            print(f"note: {len(unknown)} existing results in '{trk.results_dir}' have no provenance record (made "
+                  f"before records were kept, or by another tool): they are kept and skipped; --overwrite tracks them "
+                  f"again", file=sys.stderr, flush=True)
+        plans.append((trk, record, prov, fresh + redo, redo))
+    check_frames([seq for _, _, _, track, _ in plans for seq in track])
+    check_writable([os.path.dirname(trk.result_files(seq)["boxes"]) for trk, _, _, track, _ in plans for seq in track])
+    for trk, record, prov, track, redo in plans:
+        for seq in redo:
+            for kind in ("boxes", "time"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(trk.result_files(seq)[kind])
+        prov.enter([seq.result_base(trk.results_dir) for seq in track], record)
 
 
 def _run_jobs(jobs, record: Callable[[SequenceResult], None], batch_sequences: int, threads: int,
@@ -579,7 +637,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                 dataset_path: Optional[str] = None, tracker_modules: Seq[str] = (),
                 visdom_server: Optional[str] = None, visdom_port: Optional[int] = None, progress: bool = True,
                 results_path: Optional[str] = None, batch_sequences: int = 1, compile: bool = False,
-                cuda_graph: bool = False) -> List[SequenceResult]:
+                cuda_graph: bool = False, overwrite: bool = False) -> List[SequenceResult]:
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
@@ -589,9 +647,11 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     they were looked for; a folder with none of them is a :class:`SetupError`. ``batch_sequences`` > 1: batched
     evaluation (see :func:`run_dataset`). ``compile`` / ``cuda_graph``: the tracker's per-frame network step
     compiled with ``torch.compile`` / captured into a CUDA graph (:class:`~lib.test.tracker.base.TrackerParams`).
+    ``overwrite``: see :func:`run_dataset`.
 
     Raises:
-        SetupError: everything that prevents the run from starting (message names the cause).
+        SetupError: everything that prevents the run from starting (message names the cause), including the checks
+            before tracking of :func:`run_dataset` (PreflightError, ProvenanceMismatchError).
     """
     from lib.config import ConfigError
     from lib.test.tracker import UnknownTrackerError, add_tracker_module
@@ -634,4 +694,4 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             BatchingNotSupportedError) as exc:
         raise SetupError(str(exc)) from exc
     return run_dataset(sequences, [tracker], debug=debug, threads=threads, num_gpus=num_gpus, device=device,
-                       progress=progress, batch_sequences=batch_sequences)
+                       progress=progress, batch_sequences=batch_sequences, overwrite=overwrite)
