@@ -276,8 +276,10 @@ def _results(out_dir):
     return sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT], ids=["SIGTERM", "SIGKILL", "Ctrl-C"])
 def test_killed_parent_stops_its_workers(env, sig):
+    """SIGTERM / SIGKILL to the parent only; Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once
+    the first sequences are finished."""
     base, names = make_val(env, n_seqs=4, widths={k: 10 + k for k in range(4)})
     pid_dir = env / "pids"
     pid_dir.mkdir()
@@ -291,7 +293,14 @@ def test_killed_parent_stops_its_workers(env, sig):
                             text=True, start_new_session=True)
     try:
         workers = _worker_pids(pid_dir, 2)  # both workers are tracking their first sequence
-        os.kill(proc.pid, sig)  # the parent only, not its process group
+        if sig == signal.SIGINT:
+            deadline = time.time() + 60
+            while time.time() < deadline and not all(f"{n}.txt" in _results(out_dir) for n in names[:2]):
+                time.sleep(0.02)
+            time.sleep(0.1)
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)  # the parent only, not its process group
         _, err = proc.communicate(timeout=20)
         deadline = time.time() + 5
         while time.time() < deadline and any(_alive(p) for p in workers):
@@ -299,7 +308,12 @@ def test_killed_parent_stops_its_workers(env, sig):
         assert not [p for p in workers if _alive(p)], "workers outlived their parent"
         written = _results(out_dir)
         time.sleep(2.5)  # longer than a sequence: a surviving worker would write its result now
-        assert _results(out_dir) == written and not any(n + ".txt" in written for n in names)
+        assert _results(out_dir) == written
+        finished = [n for n in names if n + ".txt" in written]
+        if sig == signal.SIGINT:  # Ctrl-C keeps the finished sequences
+            assert names[0] in finished and names[1] in finished and len(finished) < 4
+        else:
+            assert not finished
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -310,6 +324,11 @@ def test_killed_parent_stops_its_workers(env, sig):
         assert proc.returncode == 128 + signal.SIGTERM
         assert "interrupted by SIGTERM: 4 not finished, 4 jobs: 0 done" in err
         assert "Run the same command to resume:\n  python " in err and "--threads 2" in err
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert f"interrupted by SIGINT: {4 - len(finished)} not finished, 4 jobs: {len(finished)} done" in err
+        assert "test.py: stopped by SIGINT; the finished sequences are kept. Run the same command to resume:" in err
+        assert "Traceback" not in err
 
 
 def test_worker_killed_by_the_os_loses_only_its_sequence(env, monkeypatch):

@@ -169,7 +169,8 @@ def _worker_main(conn, index: int, parent_pid: int, init_args: tuple) -> None:
     ``('end', key, result)`` per task."""
     from lib.utils.process import stop_with_parent
 
-    stop_with_parent(parent_pid, sig=signal.SIGKILL)  # nothing to clean up: result files are written atomically
+    # Nothing to clean up (result files are written atomically): SIGKILL where the system has it.
+    stop_with_parent(parent_pid, sig=getattr(signal, "SIGKILL", signal.SIGTERM))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group; the parent stops us
     _init_worker(index, *init_args)
     while True:
