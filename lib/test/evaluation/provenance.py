@@ -100,8 +100,8 @@ def _config_file(params) -> Optional[str]:
 
 
 def record_id(record: Dict[str, Any]) -> str:
-    """A short identifier of a record's compared fields (equal records share it)."""
-    key = json.dumps({k: record.get(k) for k in COMPARED_FIELDS}, sort_keys=True)
+    """A short identifier of a record (every field but its creation time: runs with equal settings share it)."""
+    key = json.dumps({k: v for k, v in record.items() if k != "created"}, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -114,7 +114,8 @@ def _short(field: str, value: Any) -> str:
 
 
 def describe_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
-    """``'<field>: <existing results> (results) vs <this run> (now)'`` for every compared field that differs."""
+    """``'<field>: <existing results> (results) vs <this run> (now)'`` for every compared field that differs (empty:
+    the existing results may be reused)."""
     lines = []
     for field in COMPARED_FIELDS:
         if old.get(field) != new.get(field):

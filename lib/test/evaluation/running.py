@@ -506,7 +506,7 @@ def _prepare_run(jobs, trackers: Seq[Tracker], debug: int, overwrite: bool, opti
     """The checks of :func:`run_dataset` before any tracking (:mod:`.preflight`, :mod:`.provenance`); removes the
     results that ``overwrite`` replaces and records the provenance of the sequences to track."""
     from .preflight import check_checkpoints, check_frames, check_writable
-    from .provenance import ProvenanceMismatchError, ResultProvenance, describe_differences, make_record, record_id
+    from .provenance import ProvenanceMismatchError, ResultProvenance, describe_differences, make_record
 
     check_checkpoints(trackers)
     if debug:  # nothing is skipped or written
@@ -524,7 +524,7 @@ def _prepare_run(jobs, trackers: Seq[Tracker], debug: int, overwrite: bool, opti
             old = prov.record_of(base)
             if old is None:
                 unknown.append(seq)
-            elif record_id(old) != record_id(record):
+            elif describe_differences(old, record):
                 differ.setdefault(tuple(describe_differences(old, record)), []).append(seq)
         if differ and not overwrite:
             count = sum(len(v) for v in differ.values())
