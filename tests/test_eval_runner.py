@@ -17,7 +17,7 @@ from lib.test.evaluation.got10kdataset import GOT10KDataset
 from lib.test.evaluation.running import SetupError, run_dataset, run_tracker, worker_device
 from lib.test.evaluation.tracker import Tracker
 from lib.test.tracker import TRACKER_MODULES_ENV, UnknownTrackerError, add_tracker_module
-from tests.conftest import PROJECT_ROOT, free_port, need_shared
+from tests.conftest import PROJECT_ROOT, free_port, need_shared, process_alive as _alive
 
 N_FRAMES = 7
 
@@ -244,22 +244,6 @@ def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
     assert f"4 jobs: {4 - len(finished)} done, {len(finished)} skipped" in capsys.readouterr().err
     assert all(os.path.getmtime(out_dir / f) == t for f, t in mtimes.items())
     assert all(len(read_result(out_dir / f"{n}.txt")) == N_FRAMES for n in names)
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie that nobody reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _worker_pids(pid_dir, count, timeout=60.0):

@@ -12,7 +12,7 @@ import pytest
 from lib.config import ConfigError
 from lib.train.run_training import make_settings
 from lib.train.train_script import build_trainer
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import PROJECT_ROOT, free_port, process_alive as _alive
 
 sys.path.insert(0, str(PROJECT_ROOT / "tracking"))
 import train as train_cli  # noqa: E402
@@ -59,22 +59,6 @@ def test_unknown_config_key_names_key_and_file(tmp_path):
 
 
 # -- stopping and locking ---------------------------------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie that nobody reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -137,17 +121,17 @@ def test_second_training_into_the_same_folder_is_refused(tmp_path, capsys, monke
     save = str(tmp_path / "out")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import time; from lib.train.admin.lock import training_lock\n"
-                               f"with training_lock({save!r}, 'ostrack', 'cfg'):\n"
+                               f"with training_lock({save!r}, 'ostrack', 'tiny_cpu'):\n"
                                "    print('locked', flush=True); time.sleep(60)"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     launched = []
     monkeypatch.setattr(train_cli, "launch", lambda cmd, env=None: launched.append(env) or 0)
-    argv = ["--script", "ostrack", "--config", "cfg", "--save_dir", save, "--mode", "single"]
+    argv = ["--script", "ostrack", "--config", "tiny_cpu", "--save_dir", save, "--mode", "single"]
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert run_cli(train_cli.main, prog="train.py", argv=argv) == 2
         err = capsys.readouterr().err
-        assert f"train.py: error: another training is running in '{tmp_path}/out/checkpoints/train/ostrack/cfg'" in err
+        assert f"train.py: error: another training is running in '{tmp_path}/out/checkpoints/train/ostrack/tiny_cpu'" in err
         assert f"held by PID {holder.pid} on host" in err and not launched
         assert len(err.strip().splitlines()) == 1
         # another machine of a multi-node run (node rank 1) does not take the lock
@@ -159,10 +143,15 @@ def test_second_training_into_the_same_folder_is_refused(tmp_path, capsys, monke
     # the holder died (SIGKILL): its lock is stale and the next training takes it over with a notice
     assert run_cli(train_cli.main, prog="train.py", argv=argv) == 0
     err = capsys.readouterr().err
-    lock = tmp_path / "out" / "checkpoints" / "train" / "ostrack" / "cfg" / ".training.lock"
+    lock = tmp_path / "out" / "checkpoints" / "train" / "ostrack" / "tiny_cpu" / ".training.lock"
     assert f"note: took over the stale training lock '{lock}' left by PID {holder.pid}" in err
     assert "which is no longer running" in err
     assert launched[-1][TRAINING_LOCK_ENV] == str(lock) and not lock.exists()  # released when the training ended
+    # a config that does not exist takes no lock and makes no checkpoint folder (the training stops with a message)
+    assert run_cli(train_cli.main, prog="train.py", argv=["--script", "ostrack", "--config", "nope", "--save_dir",
+                                                          save, "--mode", "single"]) == 0
+    assert TRAINING_LOCK_ENV not in launched[-1] and not (tmp_path / "out" / "checkpoints" / "train" / "ostrack" /
+                                                          "nope").exists()
 
 
 def test_lock_is_taken_once_and_released(tmp_path):

@@ -28,13 +28,16 @@ def training_lock(save_dir: str, script: str, config: str) -> Iterator[str]:
     """Hold the lock of the training's checkpoint folder while the block runs; a no-op in a process started by a
     launcher that holds this lock already (``$TRACKING_TRAINING_LOCK``) or for a config file that does not exist.
 
+    Yields:
+        the lock file's path, or None where no lock is needed (no such config file).
     Raises:
         FolderLockedError: another training into the same folder runs (the message names its PID and host).
     """
     path = os.path.join(checkpoint_folder(save_dir, script, config), LOCK_NAME)
-    if os.environ.get(TRAINING_LOCK_ENV) == path or not experiment_path(script, config).is_file():
-        # held by our launcher; or no such config: the training stops at once with its own message, and no
-        # checkpoint folder is created for it
+    if not experiment_path(script, config).is_file():  # the training stops at once with its own message
+        yield None
+        return
+    if os.environ.get(TRAINING_LOCK_ENV) == path:  # held by our launcher
         yield path
         return
     with folder_lock(os.path.dirname(path), what="training", name=LOCK_NAME) as held:
