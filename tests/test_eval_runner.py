@@ -392,7 +392,8 @@ def test_preflight_checkpoint_missing_or_not_fitting(env, monkeypatch, capfd):
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", bad])
     assert status == 2 and "Traceback" not in err
     assert f"test.py: error: checkpoint '{bad}' does not fit the network of tracker 'ostrack'" in err
-    assert "missing keys (1): box_head.conv1_ctr.0.weight" in err and "unexpected keys (1): box_head.extra.weight" in err
+    assert "missing keys (1): box_head.conv1_ctr.0.weight" in err
+    assert "unexpected keys (1): box_head.extra.weight" in err
     assert not (env / "results").exists()  # no worker started, nothing written
 
 

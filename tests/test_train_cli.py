@@ -131,12 +131,13 @@ def test_second_training_into_the_same_folder_is_refused(tmp_path, capsys, monke
         assert holder.stdout.readline().strip() == "locked"
         assert run_cli(train_cli.main, prog="train.py", argv=argv) == 2
         err = capsys.readouterr().err
-        assert f"train.py: error: another training is running in '{tmp_path}/out/checkpoints/train/ostrack/tiny_cpu'" in err
+        folder = tmp_path / "out" / "checkpoints" / "train" / "ostrack" / "tiny_cpu"
+        assert f"train.py: error: another training is running in '{folder}'" in err
         assert f"held by PID {holder.pid} on host" in err and not launched
         assert len(err.strip().splitlines()) == 1
         # another machine of a multi-node run (node rank 1) does not take the lock
-        assert run_cli(train_cli.main, prog="train.py", argv=argv[:-2] + ["--mode", "multi_node", "--nproc_per_node",
-                                                                          "1", "--nnodes", "2", "--node_rank", "1"]) == 0
+        other_node = argv[:-2] + ["--mode", "multi_node", "--nproc_per_node", "1", "--nnodes", "2", "--node_rank", "1"]
+        assert run_cli(train_cli.main, prog="train.py", argv=other_node) == 0
     finally:
         holder.kill()
         holder.wait()

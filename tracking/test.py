@@ -15,9 +15,9 @@ have frames and that the results folder is writable (exit status 2 otherwise, no
 other options); a rerun whose config contents, checkpoint or precision differ from those of the existing results
 stops and names the differences (exit status 2); --overwrite tracks those sequences again. Results without a
 record (older runs) are kept and skipped, with a note.
---batch_sequences B > 1 (batched evaluation, for benchmark throughput on a GPU; OSTrack and GRM) tracks B sequences per worker in lockstep with one batched network forward per
-step; the boxes equal those of B = 1 up to the float rounding of batched matrix products (see
-lib/test/evaluation/batched.py), and <seq>_time.txt holds the step time divided by the sequences in it.
+--batch_sequences B > 1 (batched evaluation, for benchmark throughput on a GPU; OSTrack and GRM) tracks B
+sequences per worker in lockstep with one batched network forward per step; the boxes equal those of B = 1 up to
+the float rounding of batched matrix products (see lib/test/evaluation/batched.py), and <seq>_time.txt holds the step time divided by the sequences in it.
 Exit status: 0 if every sequence finished, 1 if any failed,
 2 for a usage or set-up error (unknown tracker or dataset, missing local.py field or folder), 128 + the signal
 number when stopped by Ctrl-C (130), SIGTERM (143) or SIGHUP: the workers stop with the parent (also when it is

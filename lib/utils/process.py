@@ -56,7 +56,8 @@ def _end_process(sig: int, grace_s: float) -> None:
     os._exit(128 + int(sig))
 
 
-def watch_parent(parent_pid: int, interval_s: float = 0.2, sig: int = signal.SIGTERM, grace_s: float = 3.0) -> threading.Thread:
+def watch_parent(parent_pid: int, interval_s: float = 0.2, sig: int = signal.SIGTERM,
+                 grace_s: float = 3.0) -> threading.Thread:
     """Start a daemon thread that ends this process once ``parent_pid`` is no longer its parent.
 
     The process receives ``sig`` (its default action ends it); if it survives ``grace_s`` seconds it exits with

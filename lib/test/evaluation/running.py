@@ -541,7 +541,8 @@ def _prepare_run(jobs, trackers: Seq[Tracker], debug: int, overwrite: bool, opti
                   f"again", file=sys.stderr, flush=True)
         plans.append((trk, record, prov, fresh + redo, redo))
     check_frames([seq for _, _, _, track, _ in plans for seq in track])
-    check_writable([os.path.dirname(trk.result_files(seq)["boxes"]) for trk, _, _, track, _ in plans for seq in track])
+    check_writable([os.path.dirname(trk.result_files(seq)["boxes"])
+                    for trk, _, _, track, _ in plans for seq in track])
     for trk, record, prov, track, redo in plans:
         for seq in redo:
             for kind in ("boxes", "time"):
