@@ -7,7 +7,9 @@ Name them to the runner with ``TRACKING_TRACKER_MODULES=tests.dummy_trackers`` (
   test can tell that the frame was really read, as RGB).
 - ``dummy_raise``: like ``dummy_static`` but raises on frame 2 of a sequence whose init box has
   width 13.
-- ``dummy_sleep``: like ``dummy_static`` but sleeps ``DUMMY_SLEEP_S`` seconds (default 0.05) per frame.
+- ``dummy_sleep``: like ``dummy_static`` but sleeps ``DUMMY_SLEEP_S`` seconds (default 0.05) per frame; with
+  ``DUMMY_PID_DIR`` set, each initialisation appends the init box width to ``<DUMMY_PID_DIR>/<pid>`` (which
+  process tracks which sequence).
 - ``dummy_nan``: returns a NaN box on frame 1.
 - ``dummy_exit``: like ``dummy_static`` but ends its process (``os._exit``) on frame 2 of a sequence whose
   init box has width 17, as a worker killed for memory would.
@@ -48,6 +50,13 @@ class RaisingTracker(StaticTracker):
 
 
 class SleepingTracker(StaticTracker):
+    def initialize(self, image, info):
+        folder = os.environ.get("DUMMY_PID_DIR")
+        if folder:
+            with open(os.path.join(folder, str(os.getpid())), "a") as f:
+                f.write(f"{info['init_bbox'][2]:g}\n")
+        return super().initialize(image, info)
+
     def track(self, image, info=None):
         time.sleep(float(os.environ.get("DUMMY_SLEEP_S", "0.05")))
         return super().track(image, info)

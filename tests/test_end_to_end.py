@@ -38,7 +38,11 @@ def test_test_py_then_analysis_on_shared_otb(tmp_path):
     assert "1 jobs: 1 done, 0 skipped (results existed), 0 failed" in run.stderr
 
     out_dir = tmp_path / "results" / "ostrack" / CONFIG
-    assert sorted(os.listdir(out_dir)) == [f"{SEQUENCE}.txt", f"{SEQUENCE}_time.txt"]
+    assert sorted(os.listdir(out_dir)) == [f"{SEQUENCE}.txt", f"{SEQUENCE}_time.txt", "_provenance.json"]
+    provenance = json.loads((out_dir / "_provenance.json").read_text())
+    (record,) = provenance["records"].values()
+    assert provenance["sequences"] == {SEQUENCE: next(iter(provenance["records"]))}
+    assert record["checkpoint"]["path"] == str(checkpoint) and record["precision"] == "fp32"
     boxes = np.loadtxt(out_dir / f"{SEQUENCE}.txt", delimiter="\t")
     gt = np.loadtxt(otb / SEQUENCE / "groundtruth_rect.txt", delimiter=",")
     assert boxes.shape == (74, 4) and np.array_equal(boxes, np.round(boxes))  # integer rows, tab-separated

@@ -3,6 +3,7 @@ rerun), resume, worker devices, the tracker registry's errors and the test.py co
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from lib.test.evaluation.got10kdataset import GOT10KDataset
 from lib.test.evaluation.running import SetupError, run_dataset, run_tracker, worker_device
 from lib.test.evaluation.tracker import Tracker
 from lib.test.tracker import TRACKER_MODULES_ENV, UnknownTrackerError, add_tracker_module
-from tests.conftest import PROJECT_ROOT, free_port, need_shared
+from tests.conftest import PROJECT_ROOT, free_port, need_shared, process_alive as _alive
 
 N_FRAMES = 7
 
@@ -205,15 +206,17 @@ def test_cli_spawned_workers_failure_exit_status(env, capfd, monkeypatch):
     assert "test.py: error: unknown tracker 'nope'; registered trackers:" in capfd.readouterr().err
 
 
-def test_worker_that_dies_fails_its_jobs_instead_of_hanging(env):
+def test_worker_that_dies_loses_only_its_own_sequence(env):
     base, names = make_val(env, n_seqs=3, widths={1: 17})
     seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
     res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_exit", "cfg")], threads=1, progress=False)}
-    assert res[names[0]].status == "done"
-    assert res[names[1]].status == "failed" and "worker process died" in res[names[1]].error
-    assert res[names[2]].status == "failed"  # the pool is broken: rerunning the command resumes it
+    assert res[names[1]].status == "failed"
+    assert re.fullmatch(r"worker process \d+ died \(exited with status 3\) while tracking this sequence",
+                        res[names[1]].error)
+    assert res[names[0]].status == "done" and res[names[2]].status == "done"  # a new worker took over
     out_dir = env / "results" / "dummy_exit" / "cfg" / "got10k"
-    assert sorted(f for f in os.listdir(out_dir) if not f.endswith("_time.txt")) == [f"{names[0]}.txt"]
+    assert sorted(f for f in os.listdir(out_dir) if not f.endswith("_time.txt")) == [f"{names[0]}.txt",
+                                                                                       f"{names[2]}.txt"]
 
 
 def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
@@ -244,3 +247,225 @@ def test_cli_killed_run_is_resumed(env, capsys, monkeypatch):
     assert f"4 jobs: {4 - len(finished)} done, {len(finished)} skipped" in capsys.readouterr().err
     assert all(os.path.getmtime(out_dir / f) == t for f, t in mtimes.items())
     assert all(len(read_result(out_dir / f"{n}.txt")) == N_FRAMES for n in names)
+
+
+def _worker_pids(pid_dir, count, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pids = [int(p) for p in os.listdir(pid_dir)]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"workers did not start within {timeout} s: {os.listdir(pid_dir)}")
+
+
+def _results(out_dir):
+    return sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT], ids=["SIGTERM", "SIGKILL", "Ctrl-C"])
+def test_killed_parent_stops_its_workers(env, sig):
+    """SIGTERM / SIGKILL to the parent only; Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once
+    the first sequences are finished."""
+    base, names = make_val(env, n_seqs=4, widths={k: 10 + k for k in range(4)})
+    pid_dir = env / "pids"
+    pid_dir.mkdir()
+    out_dir = env / "results" / "dummy_sleep" / "cfg" / "got10k"
+    args = ["dummy_sleep", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base), "--threads", "2",
+            "--tracker_module", "tests.dummy_trackers", "--no_progress"]
+    env_vars = dict(os.environ, DUMMY_SLEEP_S="0.3", DUMMY_PID_DIR=str(pid_dir))  # 2 s per sequence
+    env_vars.pop(TRACKER_MODULES_ENV, None)
+    proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tracking" / "test.py")] + args,
+                            cwd=str(PROJECT_ROOT), env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        workers = _worker_pids(pid_dir, 2)  # both workers are tracking their first sequence
+        if sig == signal.SIGINT:
+            deadline = time.time() + 60
+            while time.time() < deadline and not all(f"{n}.txt" in _results(out_dir) for n in names[:2]):
+                time.sleep(0.02)
+            time.sleep(0.1)
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)  # the parent only, not its process group
+        _, err = proc.communicate(timeout=20)
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.05)
+        assert not [p for p in workers if _alive(p)], "workers outlived their parent"
+        written = _results(out_dir)
+        time.sleep(2.5)  # longer than a sequence: a surviving worker would write its result now
+        assert _results(out_dir) == written
+        finished = [n for n in names if n + ".txt" in written]
+        if sig == signal.SIGINT:  # Ctrl-C keeps the finished sequences
+            assert names[0] in finished and names[1] in finished and len(finished) < 4
+        else:
+            assert not finished
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert "interrupted by SIGTERM: 4 not finished, 4 jobs: 0 done" in err
+        assert "Run the same command to resume:\n  python " in err and "--threads 2" in err
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert f"interrupted by SIGINT: {4 - len(finished)} not finished, 4 jobs: {len(finished)} done" in err
+        assert "test.py: stopped by SIGINT; the finished sequences are kept. Run the same command to resume:" in err
+        assert "Traceback" not in err
+
+
+def test_worker_killed_by_the_os_loses_only_its_sequence(env, monkeypatch):
+    import threading
+
+    base, names = make_val(env, n_seqs=4, widths={k: 10 + k for k in range(4)})
+    pid_dir = env / "pids"
+    pid_dir.mkdir()
+    monkeypatch.setenv("DUMMY_SLEEP_S", "0.15")
+    monkeypatch.setenv("DUMMY_PID_DIR", str(pid_dir))
+    seqs = GOT10KDataset(base_path=str(base), split="val").get_sequence_list()
+    killed = []
+
+    def kill_the_worker_of_sequence_1():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            for p in os.listdir(pid_dir):
+                if "11" in (pid_dir / p).read_text().split():
+                    os.kill(int(p), signal.SIGKILL)
+                    killed.append(int(p))
+                    break
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_worker_of_sequence_1)
+    killer.start()
+    res = {r.sequence: r for r in run_dataset(seqs, [Tracker("dummy_sleep", "cfg")], threads=2, progress=False)}
+    killer.join()
+    assert killed
+    assert res[names[1]].status == "failed"
+    assert res[names[1]].error == f"worker process {killed[0]} died (killed by SIGKILL) while tracking this sequence"
+    assert all(res[n].status == "done" for n in names if n != names[1])
+
+
+# -- checks before tracking and result provenance ---------------------------------------------------------------
+def _cli(monkeypatch, capfd, args):
+    """Run tracking/test.py's main in this process; returns (exit status, stderr)."""
+    status = _test_py_main(monkeypatch)(args + ["--tracker_module", "tests.dummy_trackers", "--no_progress"])
+    return status, capfd.readouterr().err
+
+
+def _tiny_ostrack_checkpoint(path, drop=None):
+    import torch
+
+    from lib.models import build_network
+
+    torch.manual_seed(0)
+    sd = build_network("ostrack", "tiny_cpu").state_dict()
+    if drop:
+        sd.pop(drop)
+        sd["box_head.extra.weight"] = torch.zeros(3, 3)
+    torch.save({"net": sd, "net_type": "OSTrack"}, path)
+    return str(path)
+
+
+def test_preflight_results_folder_not_writable(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=2)
+    probe = env / "probe.jsonl"
+    monkeypatch.setenv("DUMMY_PROBE_FILE", str(probe))
+    (env / "not_a_folder").write_text("x")
+    monkeypatch.setenv("TRACKING_RESULTS_PATH", str(env / "not_a_folder"))
+    status, err = _cli(monkeypatch, capfd, ["dummy_gt_probe", "cfg", "--dataset", "got10k_val", "--dataset_path",
+                                            str(base), "--threads", "2"])
+    assert status == 2 and not probe.exists()  # nothing tracked
+    assert f"test.py: error: cannot write results to '{env}/not_a_folder/dummy_gt_probe/cfg/got10k'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_preflight_checkpoint_missing_or_not_fitting(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=2)
+    args = ["ostrack", "tiny_cpu", "--dataset", "got10k_val", "--dataset_path", str(base), "--threads", "2"]
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env / "nope.pth.tar")])
+    assert status == 2 and err.strip() == (f"test.py: error: checkpoint '{env}/nope.pth.tar' of tracker 'ostrack' "
+                                           f"with config 'tiny_cpu' does not exist")
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env)])
+    assert status == 2 and "is a folder, not a checkpoint file" in err
+    bad = _tiny_ostrack_checkpoint(env / "bad.pth.tar", drop="box_head.conv1_ctr.0.weight")
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", bad])
+    assert status == 2 and "Traceback" not in err
+    assert f"test.py: error: checkpoint '{bad}' does not fit the network of tracker 'ostrack'" in err
+    assert "missing keys (1): box_head.conv1_ctr.0.weight" in err
+    assert "unexpected keys (1): box_head.extra.weight" in err
+    assert not (env / "results").exists()  # no worker started, nothing written
+
+
+def test_preflight_sequences_without_frames(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=4)
+    for name in names[1:3]:
+        for f in (base / "val" / name).glob("*.jpg"):
+            f.unlink()
+    status, err = _cli(monkeypatch, capfd, ["dummy_static", "cfg", "--dataset", "got10k_val", "--dataset_path",
+                                            str(base), "--threads", "2"])
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert f"2 of the 4 sequences to track have no frames (first frame missing): {names[1]} (" in err
+    assert f"{names[2]} ('{base}/val/{names[2]}/00000001.jpg')" in err
+    assert not (env / "results" / "dummy_static" / "cfg" / "got10k").exists()
+
+
+def test_provenance_mismatch_stops_and_overwrite_reruns(env, monkeypatch, capfd):
+    base, names = make_val(env, n_seqs=2)
+    out = env / "results" / "dummy_static" / "cfg"
+    args = ["dummy_static", "cfg", "--dataset", "got10k_val", "--dataset_path", str(base)]
+    assert _cli(monkeypatch, capfd, args)[0] == 0
+    record = json.loads((out / "_provenance.json").read_text())
+    assert sorted(record["sequences"]) == [f"got10k/{n}" for n in names]
+    (rec,) = record["records"].values()
+    assert rec["precision"] == "fp32" and rec["tracker"] == "dummy_static" and rec["dataset"] == "got10k_val"
+    mtimes = [os.path.getmtime(out / "got10k" / f"{n}.txt") for n in names]
+    status, err = _cli(monkeypatch, capfd, args + ["--precision", "bf16"])
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert f"test.py: error: 2 existing results in '{out}' were made differently from this run: precision: fp32 " \
+           f"(results) vs bf16 (now) (2 sequences" in err and "--overwrite" in err
+    assert [os.path.getmtime(out / "got10k" / f"{n}.txt") for n in names] == mtimes
+    status, err = _cli(monkeypatch, capfd, args + ["--precision", "bf16", "--overwrite"])
+    assert status == 0 and "2 jobs: 2 done, 0 skipped" in err
+    (rec,) = json.loads((out / "_provenance.json").read_text())["records"].values()
+    assert rec["precision"] == "bf16"
+    status, err = _cli(monkeypatch, capfd, args + ["--precision", "bf16"])  # same settings: skipped as before
+    assert status == 0 and "2 jobs: 0 done, 2 skipped" in err
+    # results without a record (older runs): one note, kept and skipped
+    (out / "_provenance.json").unlink()
+    status, err = _cli(monkeypatch, capfd, args)
+    assert status == 0 and "2 jobs: 0 done, 2 skipped" in err
+    assert err.count("2 existing results in") == 1 and "have no provenance record" in err
+
+
+def test_provenance_of_config_contents_and_checkpoint(env, monkeypatch, capfd):
+    import shutil
+
+    base, names = make_val(env, n_seqs=1)
+    cfg = env / "mine.yaml"
+    shutil.copy(PROJECT_ROOT / "experiments" / "ostrack" / "tiny_cpu.yaml", cfg)
+    ckpt = _tiny_ostrack_checkpoint(env / "a.pth.tar")
+    args = ["ostrack", str(cfg), "--dataset", "got10k_val", "--dataset_path", str(base)]
+    assert _cli(monkeypatch, capfd, args + ["--checkpoint", ckpt])[0] == 0
+    with open(cfg, "a") as f:
+        f.write("\n# a comment changes nothing\n")
+    assert _cli(monkeypatch, capfd, args + ["--checkpoint", ckpt])[0] == 0  # same resolved config: skipped
+    text = cfg.read_text()
+    assert "SEARCH_FACTOR: 4.0" in text
+    cfg.write_text(text.replace("SEARCH_FACTOR: 4.0", "SEARCH_FACTOR: 4.5"))
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", ckpt])
+    assert status == 2 and f"config contents: sha256 " in err and f" of {cfg} (results) vs sha256 " in err
+    cfg.write_text(text)
+    other = env / "b.pth.tar"
+    shutil.copy(ckpt, other)  # the same contents under another name: the same checkpoint
+    assert _cli(monkeypatch, capfd, args + ["--checkpoint", str(other)])[0] == 0
+    import torch
+
+    sd = torch.load(other, weights_only=True)
+    sd["net"]["box_head.conv1_ctr.0.weight"] += 1
+    torch.save(sd, other)
+    status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(other)])
+    assert status == 2 and "checkpoint contents: sha256 " in err and f"('{other}') (now)" in err

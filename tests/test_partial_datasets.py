@@ -164,7 +164,8 @@ def test_runner_runs_the_present_sequences_and_says_so_once(otb_two, capsys):
     assert notes[0].startswith(f"note: otb: 98 of the benchmark's 100 sequences are missing in '{otb_two}'")
     assert notes[0].endswith("using the 2 present: Deer, Skiing")
     out_dir = otb_two.parent / "results" / "dummy_static" / "cfg"
-    assert sorted(os.listdir(out_dir)) == ["Deer.txt", "Deer_time.txt", "Skiing.txt", "Skiing_time.txt"]
+    assert sorted(os.listdir(out_dir)) == ["Deer.txt", "Deer_time.txt", "Skiing.txt", "Skiing_time.txt",
+                                           "_provenance.json"]
 
     with pytest.raises(SetupError, match=r"sequence 'Biker' is not in .*present: Deer, Skiing"):
         run_tracker("dummy_static", "cfg", dataset_name="otb", dataset_path=str(otb_two), sequence="Biker",

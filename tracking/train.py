@@ -12,8 +12,12 @@
 Checkpoints go to <save_dir>/checkpoints/train/<script>/<config>/, logs to <save_dir>/logs/. A run resumes
 from its newest checkpoint automatically; --resume PATH starts from a given one. A wrong option, script or
 config value stops with one message and exit status 2 before anything is launched (--verbose: with traceback).
+One training at a time per checkpoint folder: a lock file there (.training.lock) refuses a second one, naming the
+PID that holds it; a lock left by a process that died is taken over with a notice. Stopping train.py (Ctrl-C,
+SIGTERM, even SIGKILL) stops the trainer processes and every DDP rank.
 """
 import argparse
+import contextlib
 import os
 import sys
 
@@ -105,14 +109,23 @@ def check_args(args) -> None:
 
 
 def main(argv=None) -> int:
+    from lib.train.admin.lock import TRAINING_LOCK_ENV, training_lock
+    from lib.utils.process import PARENT_PID_ENV
+
     args = parse_args(argv)
     check_args(args)
     if args.verbose:  # the trainer processes' run_cli reads it
         os.environ["TRACKING_VERBOSE"] = "1"
     cmd = build_command(args)
-    print(" ".join(cmd), flush=True)
-    return launch.run_launcher(cmd, args.nnodes if args.mode != "single" else 1, args.master_addr,
-                               args.master_port or 0, args.rdzv_timeout, args.node_rank)
+    # One training per checkpoint folder; in a multi-machine run the machine of node rank 0 holds the lock.
+    lock = training_lock(args.save_dir, args.script, args.config) if args.node_rank == 0 else contextlib.nullcontext()
+    with lock as lock_path:
+        print(" ".join(cmd), flush=True)
+        env = dict(os.environ, **{PARENT_PID_ENV: str(os.getpid())})
+        if lock_path:
+            env[TRAINING_LOCK_ENV] = lock_path
+        return launch.run_launcher(cmd, args.nnodes if args.mode != "single" else 1, args.master_addr,
+                                   args.master_port or 0, args.rdzv_timeout, args.node_rank, env=env)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from typing import List, Optional, Sequence
 from lib.utils.errors import UserError
 
 __all__ = ["DEFAULT_MASTER_PORT", "DEFAULT_RDZV_TIMEOUT", "RENDEZVOUS_MARKER_ENV", "LAUNCH_COMMAND_ENV",
-           "RendezvousError", "resolve_master_port", "torchrun_command", "run_launcher", "mark_started",
+           "RendezvousError", "resolve_master_port", "torchrun_command", "run_in_group", "run_launcher", "mark_started",
            "RUN_OPTIONS", "add_run_options", "run_options_argv"]
 
 #: port of the rank-0 machine when several machines train and --master_port is not given (the official
@@ -81,10 +82,40 @@ def mark_started() -> None:
             pass
 
 
+def run_in_group(cmd: Sequence[str], env: Optional[dict] = None) -> int:
+    """Run ``cmd`` in its own process group and wait for it; returns its exit status (128 + signal if stopped).
+
+    The child dies with this process (parent-death signal, also on SIGKILL), and SIGINT / SIGTERM / SIGHUP sent to
+    this process are forwarded to the child's group (torchrun passes them on to its ranks).
+    """
+    from lib.utils.process import forward_signals, set_parent_death_signal
+
+    parent = os.getpid()
+
+    def in_child():  # after fork, before exec: the death signal survives exec
+        set_parent_death_signal(signal.SIGTERM)
+        if os.getppid() != parent:  # the launcher died before the line above
+            os._exit(128 + signal.SIGTERM)
+
+    proc = subprocess.Popen(list(cmd), env=env, start_new_session=True,
+                            preexec_fn=in_child if sys.platform.startswith("linux") else None)
+    with forward_signals(proc.pid) as received:
+        while True:
+            try:
+                status = proc.wait()
+                break
+            except KeyboardInterrupt:  # a signal arrived while not yet relayed: keep waiting for the child
+                continue
+    if received:
+        print(f"train.py: stopped by {signal.Signals(received[0]).name}", file=sys.stderr, flush=True)
+        return 128 + int(received[0])
+    return 128 - status if status < 0 else status
+
+
 def run_launcher(cmd: Sequence[str], nnodes: int = 1, master_addr: str = "", master_port: int = 0,
                  rdzv_timeout: int = DEFAULT_RDZV_TIMEOUT, node_rank: int = 0,
-                 argv: Optional[Sequence[str]] = None) -> int:
-    """Run ``cmd`` (the single process or torchrun) and return its exit status.
+                 argv: Optional[Sequence[str]] = None, env: Optional[dict] = None) -> int:
+    """Run ``cmd`` (the single process or torchrun) with :func:`run_in_group` and return its exit status.
 
     The user's command line (``argv``, default ``sys.argv``) goes to the training processes in
     :data:`LAUNCH_COMMAND_ENV` (checkpoints store it).
@@ -93,16 +124,16 @@ def run_launcher(cmd: Sequence[str], nnodes: int = 1, master_addr: str = "", mas
         RendezvousError: several machines, the launcher failed and no training process ever started: the
             machines did not meet at ``master_addr:master_port`` within ``rdzv_timeout`` seconds.
     """
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env[LAUNCH_COMMAND_ENV] = shlex.join([sys.executable] + list(sys.argv if argv is None else argv))
     if nnodes <= 1:
-        return subprocess.call(list(cmd), env=env)
+        return run_in_group(list(cmd), env)
     fd, marker = tempfile.mkstemp(prefix="tracking_rdzv_")
     os.close(fd)
     os.unlink(marker)
     env[RENDEZVOUS_MARKER_ENV] = marker
     try:
-        rc = subprocess.call(list(cmd), env=env)
+        rc = run_in_group(list(cmd), env)
         started = os.path.exists(marker)
     finally:
         if os.path.exists(marker):

@@ -10,6 +10,7 @@ numpy and torch with ``seed + rank``. Source: OSTrack/STARK ``lib/train/run_trai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
@@ -24,7 +25,7 @@ import torch  # noqa: E402
 
 from lib.config import experiment_path  # noqa: E402
 
-__all__ = ["init_seeds", "make_settings", "run_training", "main"]
+__all__ = ["init_seeds", "make_settings", "run_training", "stop_with_launcher", "main"]
 
 
 def init_seeds(seed: int) -> None:
@@ -102,6 +103,16 @@ def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lm
         multigpu.cleanup_distributed()
 
 
+def stop_with_launcher() -> None:
+    """End this process when its launcher dies (``tracking/train.py``, which sets ``$TRACKING_PARENT_PID``, or
+    ``torchrun``), even one killed by SIGKILL (:func:`lib.utils.process.stop_with_parent`). A process started from
+    a shell is left alone (it may be meant to outlive the shell, as with ``nohup``)."""
+    from lib.utils.process import PARENT_PID_ENV, stop_with_parent
+
+    if os.environ.get(PARENT_PID_ENV) == str(os.getppid()) or "TORCHELASTIC_RUN_ID" in os.environ:
+        stop_with_parent(os.getppid())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run one training process (see tracking/train.py).")
     parser.add_argument("--script", required=True, help="training script (ostrack, grm, stark_s, ...)")
@@ -125,10 +136,17 @@ def main(argv=None) -> int:
 
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    from lib.train.admin.lock import training_lock
+
+    stop_with_launcher()
+    # Rank 0 holds the checkpoint folder's lock (a no-op when train.py holds it for us).
+    lock = training_lock(args.save_dir, args.script, args.config) if os.environ.get("RANK", "0") == "0" else \
+        contextlib.nullcontext()
     options = {flag[2:]: getattr(args, flag[2:]) for flag, *_ in RUN_OPTIONS}
-    run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),
-                 args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark),
-                 bool(args.skip_bad_data), **options)
+    with lock:
+        run_training(args.script, args.config, args.save_dir, args.seed, bool(args.use_lmdb), bool(args.use_wandb),
+                     args.script_prv, args.config_prv, args.resume, args.num_workers, bool(args.cudnn_benchmark),
+                     bool(args.skip_bad_data), **options)
     return 0
 
 

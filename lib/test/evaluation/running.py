@@ -2,9 +2,12 @@
 
 - Every (sequence, tracker) pair is one job. ``threads == 0`` runs the jobs in this process;
   ``threads = N > 0`` runs them in ``min(N, jobs)`` worker processes started with ``spawn``, each
-  with ``cpu_count // workers`` torch threads on the CPU
-  (``concurrent.futures.ProcessPoolExecutor``: a worker that dies, e.g. killed for memory, fails the
-  unfinished jobs instead of hanging the run). Worker ``k``
+  with ``cpu_count // workers`` torch threads on the CPU. Each worker has its own pipe to the parent, which
+  knows the sequence every worker is tracking: a worker that dies (killed for memory, segfault) fails only
+  that sequence (the message names the worker's PID and the signal) and a new worker takes over the rest.
+  Workers never outlive the parent: killed with SIGTERM, SIGKILL or Ctrl-C, the parent's workers stop within
+  about a second (:func:`lib.utils.process.stop_with_parent`; the parent also stops them on SIGTERM/SIGHUP/
+  Ctrl-C, prints the summary and raises :class:`RunInterrupted`, a KeyboardInterrupt). Worker ``k``
   (0-based, in start order) uses GPU ``k % num_gpus`` when CUDA is available and ``num_gpus > 0``,
   else the CPU; an explicit ``device`` overrides this for every worker.
 - A job whose ``<seq>.txt`` exists is skipped, so a killed or failed run is resumed by running the
@@ -27,13 +30,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.connection as mp_connection
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from itertools import product
 from typing import Callable, Dict, Iterable, List, Optional, Sequence as Seq, Tuple
@@ -95,7 +101,6 @@ def save_tracker_output(seq: Sequence, tracker: Tracker, output: dict) -> None:
 _WORKER_INDEX: Optional[int] = None
 _WORKER_GPUS: Optional[int] = None
 _WORKER_DEVICE: Optional[str] = None
-_WORKER_PROGRESS = None  # multiprocessing queue of finished SequenceResults (batched workers)
 
 
 def worker_device(index: int, num_gpus: Optional[int], device: Optional[str] = None) -> str:
@@ -129,12 +134,9 @@ def worker_count(threads: int, jobs: int, device=None, what: str = "sequences") 
     return workers
 
 
-def _init_worker(counter, num_gpus, device, threads_per_worker, plugin_env, progress_queue=None):
-    global _WORKER_INDEX, _WORKER_GPUS, _WORKER_DEVICE, _WORKER_PROGRESS
-    _WORKER_PROGRESS = progress_queue
-    with counter.get_lock():
-        _WORKER_INDEX = counter.value
-        counter.value += 1
+def _init_worker(index, num_gpus, device, threads_per_worker, plugin_env):
+    global _WORKER_INDEX, _WORKER_GPUS, _WORKER_DEVICE
+    _WORKER_INDEX = int(index)
     _WORKER_GPUS = num_gpus
     _WORKER_DEVICE = worker_device(_WORKER_INDEX, num_gpus, device)
     if plugin_env:
@@ -147,6 +149,176 @@ def _init_worker(counter, num_gpus, device, threads_per_worker, plugin_env, prog
         torch.cuda.set_device(torch.device(_WORKER_DEVICE))
     elif threads_per_worker:
         torch.set_num_threads(threads_per_worker)
+
+
+# -- the worker pool -----------------------------------------------------------------------------------
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT: Ctrl-C, SIGTERM, SIGHUP); ``signum`` says which. Finished
+    sequences are on disk; running the same command again resumes the run."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turn SIGTERM / SIGHUP into :class:`RunInterrupted` in the main thread while the block runs (Ctrl-C is a
+    KeyboardInterrupt already), so that the worker processes are stopped and the summary is printed."""
+    previous = {}
+
+    def handler(signum, _frame):
+        raise RunInterrupted(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _worker_main(conn, index: int, parent_pid: int, init_args: tuple) -> None:
+    """A worker process: dies with its parent, ignores Ctrl-C (the parent stops it), runs the tasks the parent
+    sends (``(key, kind, payload)``; None ends it) and answers ``('progress', key, result)`` messages and one
+    ``('end', key, result)`` per task."""
+    from lib.utils.process import stop_with_parent
+
+    # Nothing to clean up (result files are written atomically): SIGKILL where the system has it.
+    stop_with_parent(parent_pid, sig=getattr(signal, "SIGKILL", signal.SIGTERM))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group; the parent stops us
+    _init_worker(index, *init_args)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        key, kind, payload = task
+        if kind == "job":
+            conn.send(("end", key, _run_job(payload)))
+        else:  # a batched chunk: one message per finished sequence
+            def report(res, key=key):
+                conn.send(("progress", key, res))
+
+            for trk, seqs in _group_by_tracker(payload):
+                run_sequences_batched(seqs, trk, int(kind), _WORKER_DEVICE, report)
+            conn.send(("end", key, None))
+
+
+def _exit_reason(exitcode: Optional[int]) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+class _Worker:
+    """One spawned worker process with its own pipe (a worker that dies breaks nothing but its own pipe)."""
+
+    def __init__(self, ctx, index: int, init_args: tuple):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, index, os.getpid(), init_args), daemon=True,
+                                name=f"tracking-worker-{index}")
+        self.proc.start()
+        child.close()
+        self.task = None  # (key, kind, payload) in flight
+
+
+def _run_pool(tasks, workers: int, init_args: tuple, on_progress: Callable, on_end: Callable,
+              on_death: Callable) -> None:
+    """Run ``tasks`` (``(key, kind, payload)``) in up to ``workers`` spawned processes, one task at a time each.
+
+    ``on_progress(key, result)`` / ``on_end(key, result)`` receive the workers' messages; a worker that dies
+    (killed, out of memory, segfault) calls ``on_death(key, pid, reason)`` for the task it was running only, and
+    a new worker takes over the remaining tasks. However the call ends (also by an exception such as Ctrl-C)
+    every worker process is stopped before it returns.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    pending = deque(tasks)
+    pool: List[_Worker] = []
+    started = 0
+
+    def dispatch(w: _Worker) -> None:
+        w.task = pending.popleft() if pending else None
+        try:
+            w.conn.send(w.task)
+        except (BrokenPipeError, EOFError, OSError):
+            pass  # the worker died meanwhile: its sentinel reports it
+
+    def start() -> None:
+        nonlocal started
+        w = _Worker(ctx, started, init_args)
+        started += 1
+        pool.append(w)
+        dispatch(w)
+
+    def handle(w: _Worker, msg) -> None:
+        kind, key, res = msg
+        if kind == "progress":
+            on_progress(key, res)
+        else:
+            on_end(key, res)
+            dispatch(w)
+
+    def gone(w: _Worker) -> None:
+        while True:  # messages sent before the worker ended are still in the pipe
+            try:
+                if not w.conn.poll():
+                    break
+                handle(w, w.conn.recv())
+            except (EOFError, OSError):
+                break
+        w.proc.join()
+        pool.remove(w)
+        w.conn.close()
+        if w.task is not None:
+            task, w.task = w.task, None
+            on_death(task[0], w.proc.pid, _exit_reason(w.proc.exitcode))
+        if pending and len(pool) < workers:
+            start()
+
+    try:
+        for _ in range(min(workers, len(pending))):
+            start()
+        while pool:
+            by_conn = {w.conn: w for w in pool}
+            by_sentinel = {w.proc.sentinel: w for w in pool}
+            for ready in mp_connection.wait(list(by_conn) + list(by_sentinel), timeout=1.0):
+                w = by_conn.get(ready) or by_sentinel.get(ready)
+                if w not in pool:
+                    continue
+                if ready is w.conn:
+                    try:
+                        handle(w, w.conn.recv())
+                        continue
+                    except (EOFError, OSError):  # the worker is ending: wait for it below
+                        pass
+                gone(w)
+    finally:
+        _stop_workers(pool)
+
+
+def _stop_workers(pool: List[_Worker], grace_s: float = 2.0) -> None:
+    """Terminate (SIGTERM, then SIGKILL after ``grace_s``) and reap every worker still running."""
+    for w in pool:
+        if w.proc.is_alive():
+            w.proc.terminate()
+    deadline = time.time() + grace_s
+    for w in pool:
+        w.proc.join(max(0.0, deadline - time.time()))
+        if w.proc.is_alive():
+            w.proc.kill()
+            w.proc.join()
+        w.conn.close()
+    pool.clear()
 
 
 # -- one job -------------------------------------------------------------------------------------------
@@ -255,25 +427,10 @@ def _group_by_tracker(jobs) -> List[Tuple[Tracker, List[Sequence]]]:
     return list(groups.values())
 
 
-def _run_batched_chunk(chunk, batch_size: int) -> List[SequenceResult]:
-    """Worker side: the (sequence, tracker) jobs of one worker, batched per tracker; every finished job is also
-    put on the progress queue."""
-    results: List[SequenceResult] = []
-
-    def report(res: SequenceResult) -> None:
-        results.append(res)
-        if _WORKER_PROGRESS is not None:
-            _WORKER_PROGRESS.put(res)
-
-    for trk, seqs in _group_by_tracker(chunk):
-        run_sequences_batched(seqs, trk, batch_size, _WORKER_DEVICE, report)
-    return results
-
-
 # -- datasets -----------------------------------------------------------------------------------------
 def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int = 0, threads: int = 0,
                 num_gpus: Optional[int] = None, device: Optional[str] = None, progress: bool = True,
-                batch_sequences: int = 1) -> List[SequenceResult]:
+                batch_sequences: int = 1, overwrite: bool = False) -> List[SequenceResult]:
     """Run every tracker on every sequence (sequence-major order, as the official runner).
 
     With ``batch_sequences`` B > 1 (batched evaluation) the jobs whose results are not on disk are split
@@ -291,11 +448,19 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
         device: force one device (``cpu``, ``cuda:1``) for every job.
         progress: show the tqdm bar (on stderr).
         batch_sequences: B, sequences tracked in lockstep per worker (1 = one sequence at a time).
+        overwrite: track again the sequences whose existing results were made with another config, checkpoint or
+            precision, or whose provenance is unknown (:mod:`lib.test.evaluation.provenance`).
+
+    Before any tracking (:func:`_prepare_run`): the checkpoints exist and fit the networks, the sequences to track
+    have frames, the results folders are writable, and existing results were made as this run would make them;
+    the provenance of the sequences to track is recorded in ``<results folder>/_provenance.json``.
 
     Returns:
         One :class:`SequenceResult` per job, in completion order.
 
     Raises:
+        PreflightError: a check before tracking failed (nothing was tracked);
+        ProvenanceMismatchError: existing results were made differently and ``overwrite`` is off;
         ValueError: ``batch_sequences < 1``, or > 1 together with ``debug > 0`` (the debug views follow one
             sequence); BatchingNotSupportedError: B > 1 for a tracker without the batched-step protocol.
     """
@@ -312,6 +477,8 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
             check_batching(trk.name)
     sequences = list(dataset)
     jobs = [(seq, trk, debug) for seq, trk in product(sequences, trackers)]
+    if jobs:
+        _prepare_run(jobs, trackers, debug, overwrite, {"device": device, "batch_sequences": batch_sequences})
     results: List[SequenceResult] = []
     bar = tqdm(total=len(jobs), desc="sequences", unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     frames_total, seconds_total, failed = 0, 0.0, 0
@@ -332,46 +499,98 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
         bar.update(1)
 
     start = time.time()
+    interrupted: Optional[KeyboardInterrupt] = None
     try:
-        if batch_sequences > 1:
-            _run_batched_jobs(jobs, record, batch_sequences, threads, num_gpus, device)
-        elif threads <= 0:
-            dev = worker_device(0, num_gpus, device)
-            for seq, trk, dbg in jobs:
-                record(run_sequence(seq, trk, debug=dbg, device=dev))
-        else:
-            from lib.test.tracker import TRACKER_MODULES_ENV
-
-            ctx = multiprocessing.get_context("spawn")
-            counter = ctx.Value("i", 0)
-            workers = worker_count(threads, len(jobs), device)  # no idle workers: fewer jobs than threads
-            threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(counter, num_gpus, device, threads_per_worker,
-                                               os.environ.get(TRACKER_MODULES_ENV, ""))) as pool:
-                futures = {pool.submit(_run_job, job): job for job in jobs}
-                try:
-                    for fut in as_completed(futures):
-                        seq, trk, _ = futures[fut]
-                        try:
-                            record(fut.result())
-                        except BrokenProcessPool as exc:
-                            # A worker died (killed, out of memory, segfault): the pool cannot go on. The
-                            # unfinished jobs are reported failed; rerunning the command resumes them.
-                            record(SequenceResult(seq.name, os.path.relpath(trk.results_dir, trk.results_path),
-                                                  "failed", error=f"worker process died before finishing this "
-                                                                  f"sequence ({exc})"))
-                except KeyboardInterrupt:
-                    pool.shutdown(wait=False, cancel_futures=True)  # finished results stay; a rerun resumes
-                    raise
+        with _stop_on_signals():
+            _run_jobs(jobs, record, batch_sequences, threads, num_gpus, device)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the workers are stopped already
+        interrupted = exc
     finally:
         bar.close()
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     fps = f", {frames_total / seconds_total:.1f} fps" if seconds_total > 0 else ""
-    print(f"{len(jobs)} jobs: {done} done, {skipped} skipped (results existed), {failed} failed "
+    stopped = ""
+    if interrupted is not None:
+        signum = getattr(interrupted, "signum", signal.SIGINT)
+        stopped = f"interrupted by {signal.Signals(signum).name}: {len(jobs) - len(results)} not finished, "
+    print(f"{stopped}{len(jobs)} jobs: {done} done, {skipped} skipped (results existed), {failed} failed "
           f"in {time.time() - start:.1f} s{fps}", file=sys.stderr, flush=True)
+    if interrupted is not None:
+        raise interrupted
     return results
+
+
+def _prepare_run(jobs, trackers: Seq[Tracker], debug: int, overwrite: bool, options: Dict) -> None:
+    """The checks of :func:`run_dataset` before any tracking (:mod:`.preflight`, :mod:`.provenance`); removes the
+    results that ``overwrite`` replaces and records the provenance of the sequences to track."""
+    from .preflight import check_checkpoints, check_frames, check_writable
+    from .provenance import ProvenanceMismatchError, ResultProvenance, describe_differences, make_record
+
+    check_checkpoints(trackers)
+    if debug:  # nothing is skipped or written
+        check_frames([seq for seq, _, _ in jobs])
+        return
+    plans = []
+    for trk in trackers:
+        record, prov = make_record(trk, options), ResultProvenance(trk.results_dir)
+        fresh, unknown, differ = [], [], {}
+        for seq in [seq for seq, t, _ in jobs if t is trk]:
+            base = seq.result_base(trk.results_dir)
+            if not os.path.isfile(trk.result_files(seq)["boxes"]):
+                fresh.append(seq)
+                continue
+            old = prov.record_of(base)
+            if old is None:
+                unknown.append(seq)
+            elif describe_differences(old, record):
+                differ.setdefault(tuple(describe_differences(old, record)), []).append(seq)
+        if differ and not overwrite:
+            count = sum(len(v) for v in differ.values())
+            reasons = "; ".join(f"{', '.join(lines)} ({len(seqs)} sequences, e.g. {seqs[0].name})"
+                                for lines, seqs in differ.items())
+            raise ProvenanceMismatchError(
+                f"{count} existing results in '{trk.results_dir}' were made differently from this run: {reasons}. "
+                f"Nothing was tracked. Run with --overwrite to track them again, or write this run elsewhere "
+                f"(--runid)")
+        redo = [seq for seqs in differ.values() for seq in seqs] + unknown if overwrite else []
+        if unknown and not overwrite:
+            print(f"note: {len(unknown)} existing results in '{trk.results_dir}' have no provenance record (made "
+                  f"before records were kept, or by another tool): they are kept and skipped; --overwrite tracks them "
+                  f"again", file=sys.stderr, flush=True)
+        plans.append((trk, record, prov, fresh + redo, redo))
+    check_frames([seq for _, _, _, track, _ in plans for seq in track])
+    check_writable([os.path.dirname(trk.result_files(seq)["boxes"])
+                    for trk, _, _, track, _ in plans for seq in track])
+    for trk, record, prov, track, redo in plans:
+        for seq in redo:
+            for kind in ("boxes", "time"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(trk.result_files(seq)[kind])
+        prov.enter([seq.result_base(trk.results_dir) for seq in track], record)
+
+
+def _run_jobs(jobs, record: Callable[[SequenceResult], None], batch_sequences: int, threads: int,
+              num_gpus: Optional[int], device: Optional[str]) -> None:
+    """The tracking part of :func:`run_dataset`: in this process, or in a pool of ``threads`` workers."""
+    if batch_sequences > 1:
+        _run_batched_jobs(jobs, record, batch_sequences, threads, num_gpus, device)
+    elif threads <= 0:
+        dev = worker_device(0, num_gpus, device)
+        for seq, trk, dbg in jobs:
+            record(run_sequence(seq, trk, debug=dbg, device=dev))
+    else:
+        workers = worker_count(threads, len(jobs), device)  # no idle workers: fewer jobs than threads
+
+        def died(index, pid, reason):
+            seq, trk, _ = jobs[index]
+            # Only the sequence the worker was tracking is lost; the other workers go on and a new worker
+            # takes over the remaining sequences. Rerunning the command tracks this one again.
+            record(SequenceResult(seq.name, os.path.relpath(trk.results_dir, trk.results_path), "failed",
+                                  error=f"worker process {pid} died ({reason}) while tracking this sequence"))
+
+        _run_pool([(k, "job", job) for k, job in enumerate(jobs)], workers, _worker_init_args(workers, num_gpus, device),
+                  on_progress=lambda key, res: record(res), on_end=lambda key, res: record(res), on_death=died)
 
 
 def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size: int, threads: int,
@@ -392,15 +611,7 @@ def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size
             run_sequences_batched(seqs, trk, batch_size, dev, record)
         return
 
-    import queue as queue_module
-
-    from lib.test.tracker import TRACKER_MODULES_ENV
-
-    ctx = multiprocessing.get_context("spawn")
-    counter = ctx.Value("i", 0)
-    progress_queue = ctx.Queue()
     workers = worker_count(threads, len(todo), device)
-    threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
     chunks = [todo[k::workers] for k in range(workers)]
     recorded = set()
 
@@ -415,36 +626,24 @@ def _run_batched_jobs(jobs, record: Callable[[SequenceResult], None], batch_size
             recorded.add(key(res))
             record(res)
 
-    def drain(timeout: float) -> None:
-        try:
-            res = progress_queue.get(timeout=timeout)
-            record_once(res)
-            while True:
-                record_once(progress_queue.get_nowait())
-        except queue_module.Empty:
-            pass
+    def died(index, pid, reason):
+        for job in chunks[index]:  # the worker's unfinished sequences fail; a rerun resumes them
+            if key(job) not in recorded:
+                record_once(SequenceResult(job[0].name, key(job)[0], "failed",
+                                           error=f"worker process {pid} died ({reason}) before finishing this "
+                                                 f"sequence (its batch of {batch_size} was in flight)"))
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(counter, num_gpus, device, threads_per_worker,
-                                       os.environ.get(TRACKER_MODULES_ENV, ""), progress_queue)) as pool:
-        futures = {pool.submit(_run_batched_chunk, chunk, batch_size): chunk for chunk in chunks}
-        try:
-            while futures:
-                drain(0.2)
-                for fut in [f for f in futures if f.done()]:
-                    chunk = futures.pop(fut)
-                    try:
-                        for res in fut.result():  # results the queue has not delivered yet
-                            record_once(res)
-                    except BrokenProcessPool as exc:
-                        for job in chunk:  # a worker died: its unfinished sequences fail; a rerun resumes them
-                            if key(job) not in recorded:
-                                record_once(SequenceResult(job[0].name, key(job)[0], "failed",
-                                                           error=f"worker process died before finishing this "
-                                                                 f"sequence ({exc})"))
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)  # finished results stay; a rerun resumes
-            raise
+    _run_pool([(k, str(batch_size), chunk) for k, chunk in enumerate(chunks)], workers,
+              _worker_init_args(workers, num_gpus, device), on_progress=lambda k, res: record_once(res),
+              on_end=lambda k, res: None, on_death=died)
+
+
+def _worker_init_args(workers: int, num_gpus: Optional[int], device: Optional[str]) -> tuple:
+    """What every worker of a pool of ``workers`` needs besides its index (see :func:`_init_worker`)."""
+    from lib.test.tracker import TRACKER_MODULES_ENV
+
+    threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+    return (num_gpus, device, threads_per_worker, os.environ.get(TRACKER_MODULES_ENV, ""))
 
 
 # -- the test.py entry point ------------------------------------------------------------------------------
@@ -460,7 +659,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                 dataset_path: Optional[str] = None, tracker_modules: Seq[str] = (),
                 visdom_server: Optional[str] = None, visdom_port: Optional[int] = None, progress: bool = True,
                 results_path: Optional[str] = None, batch_sequences: int = 1, compile: bool = False,
-                cuda_graph: bool = False) -> List[SequenceResult]:
+                cuda_graph: bool = False, overwrite: bool = False) -> List[SequenceResult]:
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
@@ -470,9 +669,11 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     they were looked for; a folder with none of them is a :class:`SetupError`. ``batch_sequences`` > 1: batched
     evaluation (see :func:`run_dataset`). ``compile`` / ``cuda_graph``: the tracker's per-frame network step
     compiled with ``torch.compile`` / captured into a CUDA graph (:class:`~lib.test.tracker.base.TrackerParams`).
+    ``overwrite``: see :func:`run_dataset`.
 
     Raises:
-        SetupError: everything that prevents the run from starting (message names the cause).
+        SetupError: everything that prevents the run from starting (message names the cause), including the checks
+            before tracking of :func:`run_dataset` (PreflightError, ProvenanceMismatchError).
     """
     from lib.config import ConfigError
     from lib.test.tracker import UnknownTrackerError, add_tracker_module
@@ -515,4 +716,4 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             BatchingNotSupportedError) as exc:
         raise SetupError(str(exc)) from exc
     return run_dataset(sequences, [tracker], debug=debug, threads=threads, num_gpus=num_gpus, device=device,
-                       progress=progress, batch_sequences=batch_sequences)
+                       progress=progress, batch_sequences=batch_sequences, overwrite=overwrite)
