@@ -217,8 +217,9 @@ def test_mmtracking_conversion_errors(tmp_path, st50_weights, capsys):
     stage1_file = tmp_path / "stark_st1.pth"
     torch.save({"state_dict": stage1}, stage1_file)
     out = tmp_path / "out.pth.tar"
-    assert cli.main(["--from", "mmtracking", "--tracker", "stark_st", str(stage1_file), str(out)]) == 1
-    assert "stage-1" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(CheckpointError, match="stage-1"):  # a user error: run_cli prints it, exit status 2
+        cli.main(["--from", "mmtracking", "--tracker", "stark_st", str(stage1_file), str(out)])
+    assert not out.exists()
     # a stage-1 file has exactly STARK-S's modules
     assert cli.main(["--from", "mmtracking", "--tracker", "stark_s", str(stage1_file), str(out)]) == 0
     assert torch.load(out, weights_only=True)["net_type"] == "STARKS"
@@ -228,7 +229,8 @@ def test_mmtracking_conversion_errors(tmp_path, st50_weights, capsys):
 
     official_file = tmp_path / "official.pth.tar"
     torch.save({"net": st50_weights, "net_type": "STARKST"}, official_file)
-    assert cli.main(["--from", "mmtracking", "--tracker", "stark_st2", str(official_file), str(out)]) == 1
+    with pytest.raises(CheckpointError):
+        cli.main(["--from", "mmtracking", "--tracker", "stark_st2", str(official_file), str(out)])
 
     odd = dict(_to_mmtracking_layout(st50_weights), **{"head.extra_branch.weight": torch.zeros(1)})
     odd_file = tmp_path / "odd.pth"

@@ -17,7 +17,7 @@ import sys
 import _init_paths  # noqa: F401
 
 from lib.models.stark.mmtracking import convert_mmtracking_checkpoint
-from lib.utils.checkpoint import CheckpointError
+from lib.utils.errors import run_cli
 
 #: source format -> (converter(src, dst, script, config) -> summary dict, scripts it serves).
 CONVERTERS = {
@@ -52,14 +52,10 @@ def main(argv=None) -> int:
     script = _script_of(args.tracker)
     if script not in scripts:
         parser.error(f"--from {args.source} converts networks of {', '.join(scripts)}, not '{args.tracker}'")
-    try:
-        summary = converter(args.input, args.output, script, args.config)
-    except (FileNotFoundError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    summary = converter(args.input, args.output, script, args.config)  # CheckpointError: exit status 2
     print(f"wrote {args.output}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, prog="convert_checkpoint.py"))

@@ -27,6 +27,7 @@ excluded, as the median with the p10/p90 spread and the process CPU time (all th
 import argparse
 import datetime
 import os
+import sys
 
 import _init_paths  # noqa: F401
 import torch
@@ -38,6 +39,7 @@ from lib.test.tracker.base import TrackerParams
 from lib.models.acceleration import accelerate_step
 from lib.test.utils.profiling import (append_csv_row, count_macs, count_parameters, hardware_info, load_average,
                                       load_sequence_frames, profiling_step, time_calls, time_forward, time_tracker)
+from lib.utils.errors import run_cli
 from lib.utils.misc import resolve_device
 
 SHARED_DIR = os.environ.get("TRACKING_SHARED_DIR", os.path.join(PROJECT_ROOT.parent, "shared"))
@@ -167,4 +169,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(lambda: (main(), 0)[1], prog="profile_model.py"))

@@ -50,7 +50,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from lib.test.evaluation.running import SetupError, run_tracker
+    from lib.utils.checkpoint import verify_checkpoint
 
+    if args.checkpoint:
+        verify_checkpoint(args.checkpoint)  # CheckpointError before any tracking: one message, exit status 2
     try:
         results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,
                               sequence=args.sequence, run_id=args.runid, debug=args.debug, threads=args.threads,
@@ -70,4 +73,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lib.utils.errors import run_cli
+
+    sys.exit(run_cli(main, prog="test.py"))

@@ -13,8 +13,10 @@ Checkpoints go to <save_dir>/checkpoints/train/<script>/<config>/, logs to <save
 from its newest checkpoint automatically; --resume PATH starts from a given one.
 """
 import argparse
+import glob
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -72,12 +74,41 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def check_resume_checkpoint(args) -> None:
+    """Pre-flight: the checkpoint the run would resume from (``--resume`` file or folder, else the newest in
+    ``<save_dir>/checkpoints/train/<script>/<config>/``) loads safely and holds network weights, before any
+    process starts.
+
+    Raises:
+        lib.utils.checkpoint.CheckpointError: naming the file (exit status 2).
+    """
+    from lib.utils.checkpoint import CheckpointError, verify_checkpoint
+
+    if args.resume and args.resume != "latest":
+        path = os.path.expanduser(args.resume)
+        folder = path if os.path.isdir(path) else None
+    else:
+        config_name = os.path.splitext(os.path.basename(args.config))[0]
+        path, folder = None, os.path.join(args.save_dir, "checkpoints", "train", args.script, config_name)
+    if folder is not None:
+        found = glob.glob(os.path.join(folder, "*_ep*.pth.tar"))
+        if not found:
+            if path is not None:
+                raise CheckpointError(f"--resume folder '{path}' holds no checkpoint (*_ep*.pth.tar)")
+            return
+        path = max(found, key=lambda p: int((re.search(r"_ep(\d+)", os.path.basename(p)) or [0, -1])[1]))
+    verify_checkpoint(path)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    check_resume_checkpoint(args)
     cmd = build_command(args)
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lib.utils.errors import run_cli
+
+    sys.exit(run_cli(main, prog="train.py"))

@@ -16,6 +16,7 @@ from lib.test.tracker import get_tracker_class, list_trackers
 from lib.test.tracker.base import MissingCheckpointError, TrackerParams
 from lib.test.utils.debug import make_debug_sink
 from lib.test.utils.video import display_available, open_frame_source, run_video_demo
+from lib.utils.errors import run_cli
 
 
 def parse_args(argv=None):
@@ -72,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() is not None else 1)
+    sys.exit(run_cli(lambda: 0 if main() is not None else 1, prog="video_demo.py"))
