@@ -69,8 +69,8 @@ class InertObject:
     Attributes:
         pickled_global: ``"module.name"`` of the replaced global.
         args, kwargs: the arguments the pickle passed; state: the pickled ``__dict__``/state (BUILD);
-        items: key/value pairs set on it (SETITEMS, e.g. an easydict); list_items: appended values.
-        Attribute access falls back to ``state`` (a dict) and ``items``, so ``settings.script_name`` reads
+        entries: key/value pairs set on it (SETITEMS, e.g. an easydict); list_items: appended values.
+        Attribute access falls back to ``state`` (a dict) and ``entries``, so ``settings.script_name`` reads
         the pickled value.
     """
 
@@ -78,7 +78,7 @@ class InertObject:
 
     def __new__(cls, *args, **kwargs):
         obj = object.__new__(cls)
-        obj.__dict__.update(args=args, kwargs=kwargs, state=None, items={}, list_items=[])
+        obj.__dict__.update(args=args, kwargs=kwargs, state=None, entries={}, list_items=[])
         return obj
 
     def __init__(self, *args, **kwargs):  # REDUCE calls the stand-in: __new__ already stored the arguments
@@ -88,7 +88,7 @@ class InertObject:
         self.__dict__["state"] = state
 
     def __setitem__(self, key, value):
-        self.__dict__["items"][key] = value
+        self.__dict__["entries"][key] = value
 
     def append(self, value):
         self.__dict__["list_items"].append(value)
@@ -103,8 +103,8 @@ class InertObject:
                 state = state[0]  # (dict state, slot state)
             if isinstance(state, dict) and name in state:
                 return state[name]
-            if name in self.__dict__.get("items", {}):
-                return self.__dict__["items"][name]
+            if name in self.__dict__.get("entries", {}):
+                return self.__dict__["entries"][name]
         raise AttributeError(f"{self!r} has no attribute '{name}'")
 
     def __repr__(self) -> str:
@@ -350,12 +350,10 @@ def _load_legacy(path: str, f: BinaryIO) -> Any:
         nbytes = struct.unpack("<q", head)[0] * _element_size(storage.dtype)
         if nbytes != storage.untyped.nbytes():
             raise pickle.UnpicklingError(f"storage '{key}' holds {nbytes} bytes, {storage.untyped.nbytes()} expected")
-        data = f.read(nbytes)
-        if len(data) != nbytes:
-            raise EOFError
-        if nbytes:
-            torch.empty((0,), dtype=torch.uint8).set_(storage.untyped).copy_(
-                torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        if nbytes:  # straight into the storage the tensors already view
+            target = torch.empty((0,), dtype=torch.uint8).set_(storage.untyped).numpy()
+            if f.readinto(memoryview(target)) != nbytes:
+                raise EOFError
     return result
 
 
