@@ -30,9 +30,9 @@ def test_state_dict_keys_and_shapes_are_official(reference, config):
 @pytest.fixture(scope="module")
 def parity_run(reference):
     folder = reference / "parity"
-    refs = torch.load(folder / "aiatrack_inputs_references.pt")["references"]
-    inp = torch.load(folder / "aiatrack_inputs_search.pt")
-    expected = torch.load(folder / "aiatrack_outputs.pt")
+    refs = torch.load(folder / "aiatrack_inputs_references.pt", weights_only=True)["references"]
+    inp = torch.load(folder / "aiatrack_inputs_search.pt", weights_only=True)
+    expected = torch.load(folder / "aiatrack_outputs.pt", weights_only=True)
     net = build_network("aiatrack", "baseline")
     fill_stark_recipe(net)
     net.eval()

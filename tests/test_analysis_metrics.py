@@ -8,8 +8,8 @@ import torch
 
 from lib.test.analysis.metrics import (PredictionError, box_iou, frame_errors, got10k_frame_ious,
                                        prepare_predictions, sequence_counts)
-from lib.test.analysis.protocols import (LASOT_TOOLKIT, PYSOT_OPE, PYTRACKING, FrameRules, UnsupportedDatasetError,
-                                         get_rules, matlab_colon)
+from lib.test.analysis.protocols import (LASOT_TOOLKIT, PYSOT_OPE, PYTRACKING, FrameRules, ResultLengthError,
+                                         UnsupportedDatasetError, get_rules, matlab_colon)
 
 INF = math.inf
 GT = np.array([[10, 10, 20, 20]] * 5, dtype=np.float64)
@@ -136,12 +136,20 @@ def test_zero_size_repair_is_skipped_when_gt_has_nan():
 
 
 def test_short_and_long_results():
-    with pytest.raises(PredictionError, match="result too short") as err:
-        prepare_predictions(GT[:3], GT, PYTRACKING)
-    assert err.value.frame == 3
+    short = GT[:3].copy()
+    short[2, 2] = 0  # a zero-size box is repaired first, the padded zero boxes after it are not
+    out = prepare_predictions(short, GT, PYTRACKING)
+    np.testing.assert_array_equal(out[2], GT[1])
+    assert (out[3:] == 0).all() and out.shape == GT.shape
+    for rules in (get_rules("pytracking", "lasot"), LASOT_TOOLKIT, PYSOT_OPE, get_rules("official", "got10k")):
+        with pytest.raises(ResultLengthError, match=f"3 boxes for {len(GT)} frames"):
+            prepare_predictions(GT[:3], GT, rules)
     long = np.concatenate([GT, [[0, 0, 1, 1]] * 3])
-    for rules in (PYTRACKING, LASOT_TOOLKIT, PYSOT_OPE):
-        assert prepare_predictions(long, GT, rules).shape == GT.shape
+    for rules in (PYTRACKING, get_rules("pytracking", "lasot"), LASOT_TOOLKIT):
+        np.testing.assert_array_equal(prepare_predictions(long, GT, rules)[1:], GT[1:])
+    for rules in (PYSOT_OPE, get_rules("official", "got10k")):
+        with pytest.raises(ResultLengthError, match="more rows than frames"):
+            prepare_predictions(long, GT, rules)
 
 
 def test_thresholds_are_strict_for_overlap_and_inclusive_for_error():

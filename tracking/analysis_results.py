@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="FILE", help="write the scores as JSON")
     p.add_argument("--skip_missing", action="store_true",
                    help="leave out (with a warning) sequences absent from the dataset folder, and sequences whose "
-                        "result is missing or short for any tracker; the report says over how many of the "
-                        "benchmark's sequences it is")
+                        "result file is missing for any tracker; the report says over how many of the "
+                        "benchmark's sequences it is (a result file one row short or long is not missing: "
+                        "the protocol's own rule applies, see README)")
     p.add_argument("--force_evaluation", action="store_true", help="recompute even if eval_data.npz matches")
     add_verbose_argument(p)
     return p

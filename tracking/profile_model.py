@@ -27,6 +27,7 @@ excluded, as the median with the p10/p90 spread and the process CPU time (all th
 import argparse
 import datetime
 import os
+import sys
 
 import _init_paths  # noqa: F401
 import torch

@@ -18,7 +18,9 @@ SIGTERM, even SIGKILL) stops the trainer processes and every DDP rank.
 """
 import argparse
 import contextlib
+import glob
 import os
+import re
 import sys
 
 import _init_paths  # noqa: F401
@@ -104,8 +106,34 @@ def check_args(args) -> None:
     load_config(args.script, args.config)
     if args.script_prv:
         load_config(args.script_prv, args.config_prv)
-    if args.resume not in (None, "latest") and not os.path.isfile(args.resume):
-        raise UserError(f"--resume: checkpoint file '{args.resume}' does not exist")
+    if args.resume not in (None, "latest") and not os.path.exists(args.resume):
+        raise UserError(f"--resume: checkpoint file or folder '{args.resume}' does not exist")
+
+
+def check_resume_checkpoint(args) -> None:
+    """Pre-flight: the checkpoint the run would resume from (``--resume`` file or folder, else the newest in
+    ``<save_dir>/checkpoints/train/<script>/<config>/``) loads safely and holds network weights, before any
+    process starts.
+
+    Raises:
+        lib.utils.checkpoint.CheckpointError: naming the file (exit status 2).
+    """
+    from lib.utils.checkpoint import CheckpointError, verify_checkpoint
+
+    if args.resume and args.resume != "latest":
+        path = os.path.expanduser(args.resume)
+        folder = path if os.path.isdir(path) else None
+    else:
+        config_name = os.path.splitext(os.path.basename(args.config))[0]
+        path, folder = None, os.path.join(args.save_dir, "checkpoints", "train", args.script, config_name)
+    if folder is not None:
+        found = glob.glob(os.path.join(folder, "*_ep*.pth.tar"))
+        if not found:
+            if path is not None:
+                raise CheckpointError(f"--resume folder '{path}' holds no checkpoint (*_ep*.pth.tar)")
+            return
+        path = max(found, key=lambda p: int((re.search(r"_ep(\d+)", os.path.basename(p)) or [0, -1])[1]))
+    verify_checkpoint(path)
 
 
 def main(argv=None) -> int:
@@ -116,6 +144,7 @@ def main(argv=None) -> int:
     check_args(args)
     if args.verbose:  # the trainer processes' run_cli reads it
         os.environ["TRACKING_VERBOSE"] = "1"
+    check_resume_checkpoint(args)
     cmd = build_command(args)
     # One training per checkpoint folder; in a multi-machine run the machine of node rank 0 holds the lock.
     lock = training_lock(args.save_dir, args.script, args.config) if args.node_rank == 0 else contextlib.nullcontext()

@@ -28,7 +28,7 @@ from lib.utils.errors import register_user_error
 from lib.utils.misc import atomic_write
 
 from .metrics import GOT10K_THRESHOLDS, PredictionError, frame_errors, got10k_frame_ious, sequence_counts
-from .protocols import FrameRules, UnsupportedDatasetError, get_rules
+from .protocols import FrameRules, ResultLengthError, UnsupportedDatasetError, fit_result_length, get_rules
 from .results import TrackerResults
 
 __all__ = ["EvalData", "extract_results", "MissingResultError", "ResultFileError", "CACHE_NAME",
@@ -187,8 +187,12 @@ def extract_results(trackers: Seq[TrackerResults], sequences, protocol: str = "p
         protocol: ``'pytracking'`` or ``'official'`` (rules per sequence by :func:`get_rules`).
         dataset_name: stored with the results (reports and JSON).
         report_dir: folder of the cache (``<result_plot_path>/<report_name>``); None: no cache.
-        skip_missing: a missing or short result file leaves the sequence out for all trackers (with a
-            warning) instead of raising.
+        skip_missing: a missing result file leaves the sequence out for all trackers (with a warning)
+            instead of raising. A result file with more or fewer rows than ground-truth frames is not
+            "missing": each protocol's own rule applies (:func:`~lib.test.analysis.protocols.fit_result_length`:
+            pytracking cuts a long file and pads a short one with zero boxes, i.e. failures, except on LaSOT;
+            the LaSOT toolkit cuts a long one; pysot and the GOT-10k toolkit accept neither), with one warning
+            per file naming it and both lengths.
         force: recompute even if the cache matches.
         verbose: print progress lines.
 
@@ -197,8 +201,8 @@ def extract_results(trackers: Seq[TrackerResults], sequences, protocol: str = "p
 
     Raises:
         MissingResultError: a missing result file (names tracker, sequence, expected path).
-        ResultFileError: a malformed/short result file or a box the protocol rejects (names file, line,
-            tracker and sequence).
+        ResultFileError: a malformed result file, a length the protocol cannot score, or a box the protocol
+            rejects (names file, line, tracker and sequence).
         UnsupportedDatasetError: ground truth not available locally.
     """
     trackers = list(trackers)
@@ -266,13 +270,14 @@ def extract_results(trackers: Seq[TrackerResults], sequences, protocol: str = "p
                 pred = read_boxes(path, what=f"result ({who})", allow_nan=True, negative="allow")
             except AnnotationError as exc:
                 raise ResultFileError(str(exc)) from None
-            if len(pred) < n:
-                msg = f"{path}: {who}: {len(pred)} boxes for {n} frames (result file too short)"
-                if skip_missing:
-                    skipped.append(msg)
-                    valid_sequence[s] = False
-                    break
-                raise ResultFileError(msg + "; re-run the tracker on it or pass --skip_missing")
+            try:
+                fit = fit_result_length(len(pred), n, rules)
+            except ResultLengthError as exc:
+                raise ResultFileError(f"{path}: {who}: {exc}; re-run the tracker on it, or fix the file") from None
+            if fit:
+                warnings.warn(f"{path}: {who}: {len(pred)} rows for {n} frames: "
+                              + ("padded with zero boxes (failures)" if fit == "pad" else "extra rows ignored")
+                              + f", as protocol '{rules.name}' does")
             try:
                 iou, center, norm, valid = frame_errors(pred, gt, seq.target_visible, rules)
             except PredictionError as exc:
@@ -293,7 +298,8 @@ def extract_results(trackers: Seq[TrackerResults], sequences, protocol: str = "p
             if got_meta is not None:
                 cover, resolution = got_meta
                 try:
-                    ious = got10k_frame_ious(pred[:n], gt, cover, resolution)
+                    fitted = np.concatenate([pred[:n], np.zeros((max(0, n - len(pred)), 4))])  # zero-padded
+                    ious = got10k_frame_ious(fitted, gt, cover, resolution)
                 except PredictionError as exc:
                     raise ResultFileError(f"{path}: {who}: {exc}") from None
                 got_iou_sum[s, t] = float(ious.sum())

@@ -13,7 +13,7 @@ import numpy as np
 
 from lib.utils.errors import register_user_error
 
-from .protocols import SUCCESS, FrameRules
+from .protocols import SUCCESS, FrameRules, fit_result_length
 
 __all__ = ["PredictionError", "prepare_predictions", "box_iou", "box_centers", "frame_errors",
            "sequence_counts", "got10k_frame_ious", "GOT10K_THRESHOLDS"]
@@ -34,6 +34,8 @@ class PredictionError(ValueError):
 def _fill_from_previous(boxes: np.ndarray, replace_mask: np.ndarray) -> np.ndarray:
     """Row ``i`` with ``replace_mask[i]`` (i >= 1) takes the nearest earlier row that is not replaced —
     what the toolkits' sequential ``res(i,:) = res(i-1,:)`` loops produce."""
+    if len(boxes) == 0:
+        return boxes
     mask = replace_mask.copy()
     mask[0] = False
     if not mask.any():
@@ -47,8 +49,9 @@ def prepare_predictions(pred: np.ndarray, gt: np.ndarray, rules: FrameRules) -> 
     """Apply the protocol's checks and repairs to the raw predictions of one sequence.
 
     Args:
-        pred: ``(M, 4)`` raw predictions; ``M >= N`` (longer results are truncated to ``N``, as the
-            LaSOT toolkit and pytracking do for monkey-17).
+        pred: ``(M, 4)`` raw predictions; ``M != N`` is handled by :func:`~lib.test.analysis.protocols.
+            fit_result_length` (longer: cut to ``N``; shorter: padded with zero boxes after the repairs, as
+            pytracking does, or an error).
         gt: ``(N, 4)`` ground truth.
         rules: the protocol.
 
@@ -56,30 +59,34 @@ def prepare_predictions(pred: np.ndarray, gt: np.ndarray, rules: FrameRules) -> 
         ``(N, 4)`` float64 predictions to score.
 
     Raises:
-        PredictionError: fewer predictions than frames; or (``bad_predictions='raise'``) a NaN or a
-            negative width/height (``frame`` = first offending row).
+        ResultLengthError: a length the protocol cannot score.
+        PredictionError: (``bad_predictions='raise'``) a NaN or a negative width/height (``frame`` = first
+            offending row).
         ValueError: NaN in the ground truth where the protocol forbids it.
     """
     n = len(gt)
-    if len(pred) < n:
-        raise PredictionError(f"{len(pred)} boxes for {n} frames of ground truth (result too short)", frame=len(pred))
+    padding = n - len(pred) if fit_result_length(len(pred), n, rules) == "pad" else 0
+    if rules.bad_predictions == "raise":  # pytracking checks every row of the file, extra rows too
+        full = np.asarray(pred, dtype=np.float64)
+        bad = np.isnan(full).any(axis=1) | (full[:, 2:] < 0).any(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise PredictionError(f"invalid predicted box {full[i].tolist()} (NaN or negative width/height); "
+                                  f"protocol '{rules.name}' rejects it", frame=i)
     pred = np.array(pred[:n], dtype=np.float64)
     gt_nan = np.isnan(gt).any(axis=1)
     if rules.nan_gt == "raise" and gt_nan.any():
         raise ValueError(f"NaN in the ground truth (frame {int(np.argmax(gt_nan))}); protocol '{rules.name}' "
                          f"accepts NaN ground truth only for UAV123")
     pred_nan = np.isnan(pred).any(axis=1)
-    if rules.bad_predictions == "raise":
-        bad = pred_nan | (pred[:, 2:] < 0).any(axis=1)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise PredictionError(f"invalid predicted box {pred[i].tolist()} (NaN or negative width/height); "
-                                  f"protocol '{rules.name}' rejects it", frame=i)
+    row_gt_nan = gt_nan[:len(pred)]
     with np.errstate(invalid="ignore"):
         if rules.bad_predictions == "repair":
-            pred = _fill_from_previous(pred, (pred_nan | (pred[:, 2:] <= 0).any(axis=1)) & ~gt_nan)
+            pred = _fill_from_previous(pred, (pred_nan | (pred[:, 2:] <= 0).any(axis=1)) & ~row_gt_nan)
         elif rules.repair_zero_size:
-            pred = _fill_from_previous(pred, (pred[:, 2:] == 0).any(axis=1) & ~gt_nan)
+            pred = _fill_from_previous(pred, (pred[:, 2:] == 0).any(axis=1) & ~row_gt_nan)
+    if padding:  # zero boxes after the repairs (pytracking pads after its zero-size loop): failures
+        pred = np.concatenate([pred, np.zeros((padding, 4))], axis=0)
     if rules.first_frame_gt:
         pred[0] = gt[0]
     return pred

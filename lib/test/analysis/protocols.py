@@ -14,6 +14,17 @@ the toolkits' code:
 - GOT-10k toolkit (AO / SR): got-10k/toolkit ``got10k/experiments/got10k.py``, ``got10k/utils/metrics.py``
   (see :func:`lib.test.analysis.metrics.got10k_frame_ious`).
 
+A result file with another number of rows than the sequence has ground-truth frames is handled as each
+toolkit handles it (:attr:`FrameRules.short_results`, :attr:`FrameRules.long_results`, :func:`fit_result_length`):
+
+- ``pytracking`` (``calc_seq_err_robust``): a longer file is cut to the ground truth; a shorter one is padded with
+  zero boxes ``[0, 0, 0, 0]`` (after the zero-size repair, so they stay zero: failures on every valid frame), except
+  for the dataset string ``'lasot'``, where a shorter file is an error (``'lasot_extension_subset'`` pads).
+- LaSOT toolkit (``calc_seq_err_robust.m``: ``results(1:size(rect_anno,1), :)``): longer cut, shorter an error.
+- pysot OPE (``success_overlap``: ``result_bb[mask]`` with the ground truth's mask): any other length fails there
+  (after ``load_tracker`` prints both lengths), so both are errors here.
+- GOT-10k toolkit (``experiments/got10k.py`` ``report``: ``assert all([b.shape == anno.shape ...])``): both errors.
+
 Per frame a measure takes one of three states: *valid* (computed), *invalid* (the ground truth box fails
 the toolkit's validity test) or *absent* (``target_visible`` is False). An invalid or absent frame gets a
 fixed value: ``SUCCESS`` (-1: passes every ``error <= t`` test, fails every ``IoU > t`` test) or
@@ -30,8 +41,8 @@ import torch
 
 from lib.utils.errors import register_user_error
 
-__all__ = ["FrameRules", "get_rules", "PROTOCOLS", "RULES_BY_NAME", "SUCCESS", "FAILURE", "matlab_colon", "NO_LOCAL_GT",
-           "UnsupportedDatasetError"]
+__all__ = ["FrameRules", "get_rules", "fit_result_length", "ResultLengthError", "PROTOCOLS", "RULES_BY_NAME",
+           "SUCCESS", "FAILURE", "matlab_colon", "NO_LOCAL_GT", "UnsupportedDatasetError"]
 
 SUCCESS = -1.0
 FAILURE = float("inf")
@@ -46,6 +57,10 @@ NO_LOCAL_GT = {"trackingnet": "TrackingNet test: submit the packed results to th
 @register_user_error
 class UnsupportedDatasetError(ValueError):
     """The dataset cannot be analysed locally (ground truth withheld, or another toolkit's measure)."""
+
+
+class ResultLengthError(ValueError):
+    """A result file with another number of rows than ground-truth frames, which the protocol cannot score."""
 
 
 def matlab_colon(start: float, step: float, stop: float) -> np.ndarray:
@@ -90,6 +105,9 @@ class FrameRules:
             as its eval_data is re-loaded as float32 tensors).
         reports_curves: the protocol reports success/precision curves (the GOT-10k protocol reports
             only AO and SR).
+        short_results: a result file with fewer rows than ground-truth frames — ``'pad'`` (zero boxes appended
+            after the repairs: failures) or ``'raise'``.
+        long_results: more rows than frames — ``'cut'`` (the extra rows are ignored) or ``'raise'``.
     """
 
     name: str
@@ -114,12 +132,15 @@ class FrameRules:
     drop_empty_curves: bool = False
     curve_dtype: str = "float64"
     reports_curves: bool = True
+    short_results: str = "pad"
+    long_results: str = "cut"
 
     def __post_init__(self):
         for key, allowed in (("bad_predictions", ("raise", "repair", "keep")), ("nan_gt", ("raise", "allow")),
                              ("iou", ("plus_one", "continuous")), ("iou_valid", ("wh_positive", "all_positive")),
                              ("center_valid", ("iou", "center_positive")), ("norm_valid", ("iou", "center_positive")),
-                             ("curve_dtype", ("float32", "float64"))):
+                             ("curve_dtype", ("float32", "float64")), ("short_results", ("pad", "raise")),
+                             ("long_results", ("cut", "raise"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"FrameRules.{key} must be one of {allowed}, got {getattr(self, key)!r}")
 
@@ -150,7 +171,8 @@ LASOT_TOOLKIT = FrameRules(
     iou="plus_one", iou_valid="all_positive", center_valid="iou", norm_valid="iou",
     invalid_center=SUCCESS, invalid_norm=SUCCESS, absent_center=FAILURE, absent_norm=FAILURE,
     thresholds_overlap=tuple(matlab_colon(0.0, 0.05, 1.0).tolist()),
-    denominator_eps=float(np.finfo(np.float64).eps), drop_empty_curves=True, curve_dtype="float64")
+    denominator_eps=float(np.finfo(np.float64).eps), drop_empty_curves=True, curve_dtype="float64",
+    short_results="raise", long_results="cut")
 
 PYSOT_OPE = FrameRules(
     name="pysot_ope",
@@ -160,11 +182,13 @@ PYSOT_OPE = FrameRules(
     invalid_center=SUCCESS, invalid_norm=SUCCESS, absent_center=FAILURE, absent_norm=FAILURE, norm_eps=1e-16,
     thresholds_overlap=tuple(np.arange(0, 1.05, 0.05).tolist()),
     thresholds_center=tuple(np.arange(0, 51, 1).astype(np.float64).tolist()),
-    thresholds_norm=tuple((np.arange(0, 51, 1) / 100).tolist()), curve_dtype="float64")
+    thresholds_norm=tuple((np.arange(0, 51, 1) / 100).tolist()), curve_dtype="float64",
+    short_results="raise", long_results="raise")
 
 GOT10K_TOOLKIT = replace(PYTRACKING, name="got10k",
                          description="GOT-10k toolkit (experiments/got10k.py report(), utils/metrics.py rect_iou)",
-                         reports_curves=False, curve_dtype="float64")
+                         reports_curves=False, curve_dtype="float64", short_results="raise",
+                         long_results="raise")
 
 #: what ``official`` means per dataset string (benchmarks released with the OTB toolkit are evaluated by
 #: pysot's OPE code, which is what their published pysot numbers come from; AVisT's own toolkit is pytracking)
@@ -201,6 +225,25 @@ def get_rules(protocol: str, dataset: str) -> FrameRules:
     rules = PYTRACKING
     if dataset == "uav":
         rules = replace(rules, nan_gt="allow", invalid_center=SUCCESS, absent_center=SUCCESS)
-    elif dataset == "lasot":
-        rules = replace(rules, absent_center=FAILURE, absent_norm=FAILURE)
+    elif dataset == "lasot":  # and a short result file is an error for 'lasot' only (monkey-17 is cut)
+        rules = replace(rules, absent_center=FAILURE, absent_norm=FAILURE, short_results="raise")
     return rules
+
+
+def fit_result_length(n_rows: int, n_frames: int, rules: FrameRules) -> str:
+    """What ``rules`` do with a result file of ``n_rows`` rows for ``n_frames`` ground-truth frames.
+
+    Returns:
+        ``''`` (equal lengths), ``'pad'`` (zero boxes are appended) or ``'cut'`` (the extra rows are ignored).
+
+    Raises:
+        ResultLengthError: the protocol cannot score that length (the message says which toolkit rule).
+    """
+    if n_rows == n_frames:
+        return ""
+    action = rules.short_results if n_rows < n_frames else rules.long_results
+    if action == "raise":
+        what = "fewer" if n_rows < n_frames else "more"
+        raise ResultLengthError(f"{n_rows} boxes for {n_frames} frames of ground truth: protocol '{rules.name}' "
+                                f"cannot score a result with {what} rows than frames (its toolkit stops there)")
+    return action
