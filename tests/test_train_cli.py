@@ -76,9 +76,9 @@ def _pids(folder, count):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killed_train_py_stops_the_trainer(tmp_path, sig):
-    """tracking/train.py's launch: the trainer process dies with it (SIGKILL) or gets the signal (SIGTERM)."""
-    code = ("import sys; sys.path.insert(0, 'tracking'); import train; "
-            f"sys.exit(train.launch([sys.executable, 'tests/rank_sleeper.py', {str(tmp_path)!r}], "
+    """train.py's launch (lib.train.launch.run_in_group): the trainer dies with it (SIGKILL) or gets the signal."""
+    code = ("import sys; from lib.train.launch import run_in_group; "
+            f"sys.exit(run_in_group([sys.executable, 'tests/rank_sleeper.py', {str(tmp_path)!r}], "
             "dict(__import__('os').environ, TRACKING_PARENT_PID=str(__import__('os').getpid()))))")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -125,7 +125,7 @@ def test_second_training_into_the_same_folder_is_refused(tmp_path, capsys, monke
                                "    print('locked', flush=True); time.sleep(60)"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     launched = []
-    monkeypatch.setattr(train_cli, "launch", lambda cmd, env=None: launched.append(env) or 0)
+    monkeypatch.setattr(train_cli.launch, "run_launcher", lambda cmd, *args, env=None, **kw: launched.append(env) or 0)
     argv = ["--script", "ostrack", "--config", "tiny_cpu", "--save_dir", save, "--mode", "single"]
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -148,11 +148,11 @@ def test_second_training_into_the_same_folder_is_refused(tmp_path, capsys, monke
     assert f"note: took over the stale training lock '{lock}' left by PID {holder.pid}" in err
     assert "which is no longer running" in err
     assert launched[-1][TRAINING_LOCK_ENV] == str(lock) and not lock.exists()  # released when the training ended
-    # a config that does not exist takes no lock and makes no checkpoint folder (the training stops with a message)
+    # a config that does not exist stops before the lock: no launch, no checkpoint folder
+    count = len(launched)
     assert run_cli(train_cli.main, prog="train.py", argv=["--script", "ostrack", "--config", "nope", "--save_dir",
-                                                          save, "--mode", "single"]) == 0
-    assert TRAINING_LOCK_ENV not in launched[-1] and not (tmp_path / "out" / "checkpoints" / "train" / "ostrack" /
-                                                          "nope").exists()
+                                                          save, "--mode", "single"]) == 2
+    assert len(launched) == count and not (tmp_path / "out" / "checkpoints" / "train" / "ostrack" / "nope").exists()
 
 
 def test_lock_is_taken_once_and_released(tmp_path):
