@@ -351,8 +351,11 @@ def test_worker_killed_by_the_os_loses_only_its_sequence(env, monkeypatch):
 
 # -- checks before tracking and result provenance ---------------------------------------------------------------
 def _cli(monkeypatch, capfd, args):
-    """Run tracking/test.py's main in this process; returns (exit status, stderr)."""
-    status = _test_py_main(monkeypatch)(args + ["--tracker_module", "tests.dummy_trackers", "--no_progress"])
+    """Run tracking/test.py's main in this process through run_cli; returns (exit status, stderr)."""
+    from lib.utils.errors import run_cli
+
+    status = run_cli(_test_py_main(monkeypatch), prog="test.py",
+                     argv=args + ["--tracker_module", "tests.dummy_trackers", "--no_progress"])
     return status, capfd.readouterr().err
 
 
@@ -387,8 +390,7 @@ def test_preflight_checkpoint_missing_or_not_fitting(env, monkeypatch, capfd):
     base, names = make_val(env, n_seqs=2)
     args = ["ostrack", "tiny_cpu", "--dataset", "got10k_val", "--dataset_path", str(base), "--threads", "2"]
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env / "nope.pth.tar")])
-    assert status == 2 and err.strip() == (f"test.py: error: checkpoint '{env}/nope.pth.tar' of tracker 'ostrack' "
-                                           f"with config 'tiny_cpu' does not exist")
+    assert status == 2 and err.strip() == f"test.py: error: checkpoint file '{env}/nope.pth.tar' does not exist"
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env)])
     assert status == 2 and "is a folder, not a checkpoint file" in err
     bad = _tiny_ostrack_checkpoint(env / "bad.pth.tar", drop="box_head.conv1_ctr.0.weight")
