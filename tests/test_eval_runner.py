@@ -392,7 +392,7 @@ def test_preflight_checkpoint_missing_or_not_fitting(env, monkeypatch, capfd):
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env / "nope.pth.tar")])
     assert status == 2 and err.strip() == f"test.py: error: checkpoint file '{env}/nope.pth.tar' does not exist"
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env)])
-    assert status == 2 and "is a folder, not a checkpoint file" in err
+    assert status == 2 and "is a directory, not a checkpoint file" in err
     bad = _tiny_ostrack_checkpoint(env / "bad.pth.tar", drop="box_head.conv1_ctr.0.weight")
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", bad])
     assert status == 2 and "Traceback" not in err
