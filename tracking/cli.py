@@ -69,15 +69,6 @@ def _command(module_name: str):
     return command
 
 
-test = _command("tracking.test")
-train = _command("tracking.train")
-analysis = _command("tracking.analysis_results")
-play = _command("tracking.play_results")
-video_demo = _command("tracking.video_demo")
-create_local = _command("tracking.create_default_local_file")
-convert_checkpoint = _command("tracking.convert_checkpoint")
-make_lmdb = _command("tracking.make_lmdb")
-profile = _command("tracking.profile_model")
-got10k_toolkit = _command("tracking.run_got10k_toolkit")
-vot = _command("tracking.vot_tracker")
-vot_workspace = _command("tracking.make_vot_workspace")
+# One function per command, named after it (``tracking-video-demo`` -> ``video_demo``): pyproject's targets.
+for _name, _module in COMMANDS.items():
+    globals()[_name[len("tracking-"):].replace("-", "_")] = _command(_module)
