@@ -3,7 +3,7 @@ boxes ``tracking/test.py`` writes; missing checkpoints, bad frames and bad optio
 is read when a checkpoint is given; ``dataset`` selects the per-benchmark settings.
 
 The network is the small seeded ``tiny_cpu`` STARK-ST (its boxes move from frame to frame and it has a
-confidence score), saved as a checkpoint so that both paths load the same weights."""
+confidence score), saved as a checkpoint so that both paths load the same weights (conftest fixtures)."""
 
 import json
 import os
@@ -18,16 +18,6 @@ import torch
 from tests.conftest import PROJECT_ROOT, need_shared
 
 SEQUENCE = "Football1"  # 74 frames of 352x288, comma-separated ground truth
-
-
-@pytest.fixture(scope="module")
-def stark_st_checkpoint(tmp_path_factory):
-    from lib.models import build_network
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("api_ckpt") / "STARKST_ep0005.pth.tar"
-    torch.save({"net": build_network("stark_st2", "tiny_cpu").state_dict(), "net_type": "STARKST"}, path)
-    return path
 
 
 API_SCRIPT = textwrap.dedent("""
@@ -52,27 +42,21 @@ API_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_api_from_another_folder_equals_test_py(tmp_path, stark_st_checkpoint):
+def test_api_from_another_folder_equals_test_py(tmp_path, stark_st_tiny_checkpoint, stark_st_tiny_otb_result):
     otb = need_shared("data", "otb")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "use_api.py").write_text(API_SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TRACKING_RESULTS_PATH=str(tmp_path / "results"),
                TRACKING_RESULT_PLOT_PATH=str(tmp_path / "plots"), TRACKING_SAVE_DIR=str(tmp_path / "out"))
-    api = subprocess.run([sys.executable, "use_api.py", str(otb / SEQUENCE), str(stark_st_checkpoint),
+    api = subprocess.run([sys.executable, "use_api.py", str(otb / SEQUENCE), str(stark_st_tiny_checkpoint),
                           str(tmp_path / "api.json")], cwd=elsewhere, env=env, capture_output=True, text=True,
                          timeout=600)
     assert api.returncode == 0, api.stderr[-3000:]
-    run = subprocess.run([sys.executable, "tracking/test.py", "stark_st", "tiny_cpu", "--dataset", "otb",
-                          "--dataset_path", str(otb), "--sequence", SEQUENCE, "--checkpoint", str(stark_st_checkpoint),
-                          "--device", "cpu", "--no_progress"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-
     got = json.loads((tmp_path / "api.json").read_text())
     assert got["module"] == str(PROJECT_ROOT / "lib" / "api.py")
     boxes = np.asarray(got["boxes"])
-    expected = np.loadtxt(tmp_path / "results" / "stark_st" / "tiny_cpu" / f"{SEQUENCE}.txt", delimiter="\t")
+    expected = np.loadtxt(stark_st_tiny_otb_result, delimiter="\t")
     assert boxes.shape == expected.shape == (74, 4)
     assert len({tuple(b) for b in boxes.tolist()}) > 10  # the boxes move: the comparison means something
     np.testing.assert_array_equal(boxes.astype(int), expected)  # the result file holds boxes.astype(int)
@@ -80,7 +64,7 @@ def test_api_from_another_folder_equals_test_py(tmp_path, stark_st_checkpoint):
     assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in got["scores"][1:])  # STARK-ST conf_score
 
 
-def test_no_local_py_read_when_a_checkpoint_is_given(monkeypatch, stark_st_checkpoint):
+def test_no_local_py_read_when_a_checkpoint_is_given(monkeypatch, stark_st_tiny_checkpoint):
     import lib.test.evaluation.environment as test_env
     import lib.train.admin.environment as train_env
     from lib.api import load_tracker
@@ -90,12 +74,12 @@ def test_no_local_py_read_when_a_checkpoint_is_given(monkeypatch, stark_st_check
 
     monkeypatch.setattr(test_env, "env_settings", no_local)
     monkeypatch.setattr(train_env, "env_settings", no_local)
-    tracker = load_tracker("stark_st", "tiny_cpu", checkpoint=stark_st_checkpoint, device="cpu")
+    tracker = load_tracker("stark_st", "tiny_cpu", checkpoint=stark_st_tiny_checkpoint, device="cpu")
     frame = np.zeros((120, 160, 3), np.uint8)
     tracker.initialize(frame, [40, 30, 20, 20])
     result = tracker.track(frame)
     assert len(result.box) == 4 and all(isinstance(v, float) for v in result.box)
-    assert tracker.checkpoint == str(stark_st_checkpoint)
+    assert tracker.checkpoint == str(stark_st_tiny_checkpoint)
 
 
 def test_missing_checkpoint_is_a_user_error_naming_the_path(tmp_path, monkeypatch):
