@@ -65,15 +65,13 @@ def test_api_from_another_folder_equals_test_py(tmp_path, stark_st_tiny_checkpoi
 
 
 def test_no_local_py_read_when_a_checkpoint_is_given(monkeypatch, stark_st_tiny_checkpoint):
-    import lib.test.evaluation.environment as test_env
-    import lib.train.admin.environment as train_env
     from lib.api import load_tracker
+    from lib.utils.local_settings import SettingsBase
 
     def no_local(*_, **__):
         raise AssertionError("local.py was read")
 
-    monkeypatch.setattr(test_env, "env_settings", no_local)
-    monkeypatch.setattr(train_env, "env_settings", no_local)
+    monkeypatch.setattr(SettingsBase, "load", classmethod(no_local))  # both local.py files are read through it
     tracker = load_tracker("stark_st", "tiny_cpu", checkpoint=stark_st_tiny_checkpoint, device="cpu")
     frame = np.zeros((120, 160, 3), np.uint8)
     tracker.initialize(frame, [40, 30, 20, 20])
