@@ -1,9 +1,8 @@
-"""The one environment module (``lib/utils/local_settings.py``): both local.py files are read and written by it,
-the historical modules re-export it, and models read paths from it without importing training code."""
+"""Layering of the house: the one environment module (``lib/utils/local_settings.py``) reads and writes both
+local.py files, the historical modules re-export it, models read paths from it without importing training code,
+and the STARK network modules do not import each other."""
 
 import ast
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -69,3 +68,13 @@ def test_models_never_import_training_code():
                 names = [node.module]
             offenders += [f"{path.relative_to(PROJECT_ROOT)}: {n}" for n in names if n.startswith("lib.train")]
     assert offenders == []
+
+
+def test_stark_s_does_not_import_stark_st():
+    """STARK-ST builds on STARK-S, never the reverse (the profiling step that knows both lives apart)."""
+    source = (PROJECT_ROOT / "lib" / "models" / "stark" / "stark_s.py").read_text()
+    imported = [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in imported if m and m.endswith("stark_st")]
+    import lib.models.stark as stark
+
+    assert stark.profiling_step.__module__ == "lib.models.stark.profiling"
