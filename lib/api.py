@@ -161,32 +161,6 @@ class ApiTracker:
                            score=None if score is None else float(score), output=dict(out))
 
 
-def _default_checkpoint(name: str, config: str) -> str:
-    """The trainer's output path of ``name``/``config`` (``<save_dir>`` from local.py), or raise UserError."""
-    from lib.models import get_network_spec
-    from lib.test.tracker import get_tracker_entry
-    from lib.test.tracker.base import default_checkpoint_path
-    from lib.utils.local_settings import SettingsError
-    from lib.config import load_config
-
-    entry = get_tracker_entry(name)
-    cfg = load_config(entry.script, config)
-    epoch = int(cfg.TEST.EPOCH) if "TEST" in cfg and "EPOCH" in cfg.TEST else 0
-    spec = get_network_spec(entry.script)
-    config_base = os.path.basename(str(config)).replace(".yaml", "")
-    pattern = f"<save_dir>/checkpoints/train/{entry.script}/{config_base}/{spec.net_type}_ep{epoch:04d}.pth.tar"
-    hint = "pass checkpoint=PATH (a trained or official checkpoint), or random_weights=True for an untrained network"
-    try:
-        path = default_checkpoint_path(entry.script, config_base, spec.net_type, epoch)
-    except SettingsError as exc:
-        raise UserError(f"no checkpoint given for tracker '{name}' config '{config}', and its default location "
-                        f"{pattern} is unknown ({exc}); {hint}") from None
-    if not os.path.isfile(path):
-        raise UserError(f"no checkpoint given for tracker '{name}' config '{config}': looked for '{path}' "
-                        f"({pattern}), which does not exist; {hint}")
-    return path
-
-
 def load_tracker(tracker: str, config: str, checkpoint: Union[str, os.PathLike, None] = None, device: Any = "auto",
                  precision: str = "fp32", dataset: Optional[str] = None, random_weights: bool = False) -> ApiTracker:
     """Build a registered tracker for use from code.
@@ -215,8 +189,9 @@ def load_tracker(tracker: str, config: str, checkpoint: Union[str, os.PathLike, 
     from lib.config import ConfigError
     from lib.test.evaluation.datasets import UnknownDatasetError, canonical_name
     from lib.test.tracker import UnknownTrackerError, get_tracker_class
-    from lib.test.tracker.base import TrackerParams
+    from lib.test.tracker.base import MissingCheckpointError, TrackerParams
     from lib.utils.checkpoint import CheckpointError
+    from lib.utils.local_settings import SettingsError
     from lib.utils.errors import is_user_error
     from lib.utils.misc import resolve_device
 
@@ -228,19 +203,23 @@ def load_tracker(tracker: str, config: str, checkpoint: Union[str, os.PathLike, 
         device = resolve_device(device)
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"load_tracker: device {device!r}: {exc}") from None
+    hint = "from code: pass checkpoint=PATH (a trained or official checkpoint), or random_weights=True"
     try:
         key = canonical_name(dataset) if dataset is not None else None
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
             if not os.path.isfile(checkpoint):
                 raise UserError(f"checkpoint '{checkpoint}' does not exist (tracker '{tracker}', config '{config}')")
-        elif not random_weights:
-            checkpoint = _default_checkpoint(tracker, config)
         params = TrackerParams.create(tracker, config, checkpoint=checkpoint, device=device, precision=precision,
-                                      require_checkpoint=False)
+                                      require_checkpoint=not random_weights)
         built = get_tracker_class(tracker)(params, key)
     except UserError:
         raise
+    except SettingsError as exc:  # no checkpoint given, and no local.py to say where the trainer saves them
+        raise UserError(f"load_tracker({tracker!r}, {config!r}): no checkpoint given, and its default location "
+                        f"(<save_dir>/checkpoints/train/...) needs lib/test/evaluation/local.py: {exc}; {hint}") from None
+    except MissingCheckpointError as exc:
+        raise UserError(f"load_tracker({tracker!r}, {config!r}): {exc} ({hint})") from None
     except Exception as exc:
         if is_user_error(exc) or isinstance(exc, (UnknownTrackerError, UnknownDatasetError, ConfigError,
                                                   CheckpointError, FileNotFoundError)):
