@@ -88,3 +88,35 @@ def ostrack_recipe_checkpoint(tmp_path_factory) -> Path:
                             "optimizer": {"state": {}, "param_groups": []}, "stats": None,
                             "settings": OfficialSettings()}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def stark_st_tiny_checkpoint(tmp_path_factory) -> Path:
+    """The small ``tiny_cpu`` STARK-ST (``stark_st2`` config) with seeded random weights, saved as a checkpoint: its
+    boxes move from frame to frame on real sequences and it has a confidence score (API / toolkit adapter tests)."""
+    import torch
+
+    from lib.models import build_network
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("stark_st_tiny") / "STARKST_ep0005.pth.tar"
+    torch.save({"net": build_network("stark_st2", "tiny_cpu").state_dict(), "net_type": "STARKST"}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stark_st_tiny_otb_result(tmp_path_factory, stark_st_tiny_checkpoint) -> Path:
+    """``tracking/test.py stark_st tiny_cpu --dataset otb --sequence Football1`` with that checkpoint on
+    ``../shared/data/otb``: the path of its result file (74 integer boxes, tab-separated)."""
+    import subprocess
+
+    otb = need_shared("data", "otb")
+    tmp = tmp_path_factory.mktemp("stark_st_tiny_otb")
+    env = dict(os.environ, TRACKING_RESULTS_PATH=str(tmp / "results"), TRACKING_RESULT_PLOT_PATH=str(tmp / "plots"),
+               TRACKING_SAVE_DIR=str(tmp / "out"))
+    run = subprocess.run([sys.executable, "tracking/test.py", "stark_st", "tiny_cpu", "--dataset", "otb",
+                          "--dataset_path", str(otb), "--sequence", "Football1", "--checkpoint",
+                          str(stark_st_tiny_checkpoint), "--device", "cpu", "--no_progress"], cwd=PROJECT_ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return tmp / "results" / "stark_st" / "tiny_cpu" / "Football1.txt"

@@ -12,7 +12,9 @@ case and ``-``/``_``)::
     python tracking/analysis_results.py --results_dir ../shared/data/results/otb100 --trackers ATOM SiamRPN++ \\
         --dataset otb --dataset_path ../shared/data/otb100_anno --protocol official
 
-Output (tables, plots, the eval_data.npz cache) goes to ``<result_plot_path>/<report_name>`` (local.py).
+Output (tables, plots, the eval_data.npz cache) goes to ``<result_plot_path>/<report_name>`` (local.py); without
+``--report_name`` the cache goes to ``<result_plot_path>/<dataset>`` and the plots of each run to a folder of their
+own below it, ``run_<YYYYmmdd-HHMMSS>``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import warnings
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from lib.test.analysis import PROTOCOLS, analyse, external_tracker_results, own_tracker_results  # noqa: E402
+from lib.test.analysis.run import new_run_folder  # noqa: E402
 from lib.test.evaluation.datasets import ALIASES, list_datasets, load_dataset  # noqa: E402
 from lib.utils.errors import UserError, add_verbose_argument, is_user_error, run_cli  # noqa: E402
 
@@ -46,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=PROTOCOLS, default="pytracking",
                    help="pytracking: rules of pytracking's/OSTrack's analysis code (default); official: each "
                         "benchmark's own toolkit")
-    p.add_argument("--report_name", default=None, help="sub-folder of result_plot_path (default: <dataset>)")
+    p.add_argument("--report_name", default=None, help="sub-folder of result_plot_path for cache and plots (default: cache in <dataset>, "
+                        "plots in <dataset>/run_<time>, one folder per run)")
     p.add_argument("--plot", action="store_true", help="write success/precision/norm-precision plots (PNG, PDF)")
     p.add_argument("--per_attribute", action="store_true", help="per-attribute tables (LaSOT, OTB)")
     p.add_argument("--per_sequence", action="store_true", help="per-sequence AUC table")
@@ -91,10 +95,12 @@ def main(argv=None) -> int:
         dataset_name = ALIASES.get(args.dataset.lower(), args.dataset.lower())
         plot_root = env.require("result_plot_path", must_exist=False, what="analysis output")
         report_dir = os.path.join(plot_root, args.report_name or dataset_name)
+        # a named report keeps its folder; an unnamed run plots into a folder of its own (the cache stays shared)
+        plot_dir = report_dir if args.report_name or not args.plot else new_run_folder(report_dir)
         analyse(trackers, sequences, dataset_name, protocol=args.protocol, report_dir=report_dir,
                 skip_missing=args.skip_missing, force=args.force_evaluation, plot=args.plot,
                 per_attribute=args.per_attribute, per_sequence=args.per_sequence, json_path=args.json,
-                num_sequences_total=len(dataset))
+                num_sequences_total=len(dataset), plot_dir=plot_dir)
     except OSError as exc:
         if is_user_error(exc):
             raise

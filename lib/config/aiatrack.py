@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from lib.config.common import data_sampling, deep_update, train_recipe, without
 from lib.config.core import Config
 
 __all__ = ["make_defaults", "hyper_parameters"]
@@ -49,49 +50,19 @@ def make_defaults() -> Config:
                 "FEAT_SIZE": 400,  # tokens per frame (20 x 20): the inner attention's token width
             },
         },
-        "TRAIN": {
-            "LR": 0.0001,
-            "WEIGHT_DECAY": 0.0001,
-            "EPOCH": 500,
-            "LR_DROP_EPOCH": 400,
-            "BATCH_SIZE": 16,
-            "NUM_WORKER": 8,
-            "OPTIMIZER": "ADAMW",
-            "BACKBONE_MULTIPLIER": 0.1,
-            "GIOU_WEIGHT": 2.0,
-            "L1_WEIGHT": 5.0,
+        "TRAIN": deep_update(train_recipe(), {
             "IOU_WEIGHT": 2.0,
             "DEEP_SUPERVISION": False,
             "FREEZE_BACKBONE_BN": True,
             "FREEZE_LAYERS": ["conv1", "layer1"],
-            "PRINT_INTERVAL": 50,
-            "VAL_EPOCH_INTERVAL": 20,
-            "GRAD_CLIP_NORM": 0.1,
-            "SCHEDULER": {
-                "TYPE": "step",
-                "DECAY_RATE": 0.1,
-            },
-        },
-        "DATA": {
-            "MEAN": [0.485, 0.456, 0.406],
-            "STD": [0.229, 0.224, 0.225],
-            "MAX_SAMPLE_INTERVAL": 200,
-            "TRAIN": {
-                "DATASETS_NAME": ["LASOT", "GOT10K_vot_train"],
-                "DATASETS_RATIO": [1, 1],
-                "SAMPLE_PER_EPOCH": 60000,
-            },
-            "SEARCH": {
-                "SIZE": 320,
-                "FACTOR": 5.0,
-                "CENTER_JITTER": 4.5,
-                "SCALE_JITTER": 0.5,
-            },
+        }),
+        "DATA": deep_update(without(data_sampling("GOT10K_vot_train"), ["SEARCH", "TEMPLATE"]), {
+            "SEARCH": without(data_sampling()["SEARCH"], ["NUMBER"]),
             "TEMPLATE": {  # jitter of the initial reference frame during training
                 "CENTER_JITTER": 0.0,
                 "SCALE_JITTER": 0.0,
             },
-        },
+        }),
         "TEST": {
             "SEARCH_FACTOR": 5.0,
             "SEARCH_SIZE": 320,

@@ -18,82 +18,21 @@ from __future__ import annotations
 
 from typing import Optional
 
+from lib.config.common import deep_update, one_stream_vit, without
 from lib.config.core import Config
 
 __all__ = ["make_defaults", "division_threshold"]
 
 
 def make_defaults() -> Config:
-    """A fresh copy of the GRM defaults (nested :class:`~lib.config.Config`)."""
-    return Config({
-        "MODEL": {
-            "PRETRAIN_FILE": "mae_pretrain_vit_base.pth",
-            "TGT_TYPE": "allmax",  # allmax, allavg, roimax or roiavg
-            "BACKBONE": {
-                "TYPE": "vit_base",  # vit_base (ViT-B/16) or vit_large (ViT-L/16)
-                "STRIDE": 16,
-                "MID_PE": False,
-                "CAT_MODE": "direct",
-                "MERGE_LAYER": 0,
-            },
-            "HEAD": {
-                "TYPE": "CENTER",
-                "NUM_CHANNELS": 256,
-            },
-        },
-        "TRAIN": {
-            "LR": 0.0001,
-            "WEIGHT_DECAY": 0.0001,
-            "EPOCH": 500,
-            "LR_DROP_EPOCH": 400,
-            "BATCH_SIZE": 16,
-            "NUM_WORKER": 8,
-            "OPTIMIZER": "ADAMW",
-            "BACKBONE_MULTIPLIER": 0.1,  # backbone LR factor; the division predictors train at the full LR
-            "GIOU_WEIGHT": 2.0,
-            "L1_WEIGHT": 5.0,
-            "FREEZE_LAYERS": [0],
-            "VAL_EPOCH_INTERVAL": 20,
-            "GRAD_CLIP_NORM": 0.1,
-            "CE_START_EPOCH": 20,  # unused by GRM (kept from OSTrack's defaults)
-            "CE_WARM_EPOCH": 80,  # unused by GRM
-            "DROP_PATH_RATE": 0.1,  # stochastic depth of the ViT backbone
-            "SCHEDULER": {
-                "TYPE": "step",
-                "DECAY_RATE": 0.1,
-            },
-        },
-        "DATA": {
-            "SAMPLER_MODE": "causal",
-            "MEAN": [0.485, 0.456, 0.406],
-            "STD": [0.229, 0.224, 0.225],
-            "MAX_SAMPLE_INTERVAL": 200,
-            "TRAIN": {
-                "DATASETS_NAME": ["LASOT", "GOT10K_vot_train"],
-                "DATASETS_RATIO": [1, 1],
-                "SAMPLE_PER_EPOCH": 60000,
-            },
-            "SEARCH": {
-                "SIZE": 320,
-                "FACTOR": 5.0,
-                "CENTER_JITTER": 4.5,
-                "SCALE_JITTER": 0.5,
-                "NUMBER": 1,
-            },
-            "TEMPLATE": {
-                "NUMBER": 1,
-                "SIZE": 128,
-                "FACTOR": 2.0,
-                "CENTER_JITTER": 0.0,
-                "SCALE_JITTER": 0.0,
-            },
-        },
+    """A fresh copy of the GRM defaults (nested :class:`~lib.config.Config`): the one-stream ViT block of
+    :mod:`lib.config.common` (backbone ``vit_base``: ViT-B/16, or ``vit_large``: ViT-L/16) without
+    ``TRAIN.PRINT_INTERVAL``, plus ``MODEL.TGT_TYPE`` and ``TEST.HYPER``."""
+    cfg = one_stream_vit("vit_base", got10k_train="GOT10K_vot_train")
+    cfg["TRAIN"] = without(cfg["TRAIN"], ["PRINT_INTERVAL"])
+    return Config(deep_update(cfg, {
+        "MODEL": {"TGT_TYPE": "allmax"},  # allmax, allavg, roimax or roiavg
         "TEST": {
-            "TEMPLATE_FACTOR": 2.0,
-            "TEMPLATE_SIZE": 128,
-            "SEARCH_FACTOR": 5.0,
-            "SEARCH_SIZE": 320,
-            "EPOCH": 500,
             # test-time division threshold per benchmark (0: argmax division), see division_threshold()
             "HYPER": {
                 "DEFAULT": 0.0,
@@ -105,7 +44,7 @@ def make_defaults() -> Config:
                 "AVIST": 0.0,
             },
         },
-    })
+    }))
 
 
 def division_threshold(cfg: Config, dataset_name: Optional[str]) -> float:

@@ -9,7 +9,6 @@ from typing import List, Optional, Tuple
 
 from torch import nn
 
-from lib.config import PROJECT_ROOT
 
 __all__ = ["pretrained_dir", "find_pretrained", "load_full_model_weights"]
 
@@ -19,13 +18,9 @@ _logger = logging.getLogger(__name__)
 def pretrained_dir() -> str:
     """``pretrained_networks`` of ``lib/train/admin/local.py`` (or ``TRACKING_PRETRAINED_NETWORKS``), else
     ``<project>/pretrained_models``. Every backbone (ViT, ResNet, Swin) looks here."""
-    from lib.train.admin.environment import EnvironmentSettings, SettingsError, env_settings
+    from lib.utils.local_settings import pretrained_networks_dir
 
-    try:
-        folder = env_settings().pretrained_networks
-    except SettingsError:  # no local.py: environment overrides only
-        folder = EnvironmentSettings().apply_env_overrides().pretrained_networks
-    return folder or str(PROJECT_ROOT / "pretrained_models")
+    return pretrained_networks_dir()
 
 
 def find_pretrained(filename: str, what: str = "backbone") -> Optional[str]:

@@ -178,18 +178,11 @@ def build_sparsett(cfg, training: bool = False) -> SiamTrack:
 def _load_pretrained_swin(swin: SwinTransformer, bcfg) -> None:
     """Load the ImageNet Swin checkpoint into the backbone when it is in the pretrained folder
     (``pretrained_networks`` of the train local.py, default ``<project>/pretrained_models``)."""
-    from lib.config import PROJECT_ROOT
+    from lib.models.backbones.pretrained import pretrained_dir
 
     if not bcfg.PRETRAINED:
         return
-    folder = ""
-    try:
-        from lib.train.admin.environment import env_settings
-
-        folder = getattr(env_settings(), "pretrained_networks", "") or ""
-    except Exception:  # no train local.py: use the default folder
-        pass
-    path = os.path.join(folder or str(PROJECT_ROOT / "pretrained_models"), bcfg.PRETRAINED)
+    path = os.path.join(pretrained_dir(), bcfg.PRETRAINED)
     if not os.path.isfile(path):
         warnings.warn(f"SparseTT: pretrained Swin '{path}' not found; the Swin backbone starts from scratch")
         return

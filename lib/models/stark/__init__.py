@@ -8,7 +8,8 @@
 from lib.models import register_network
 
 from .mmtracking import checkpoint_filter
-from .stark_s import STARKS, build_starks, profiling_step
+from .profiling import profiling_step
+from .stark_s import STARKS, build_starks
 from .stark_st import STARKST, build_starkst
 
 __all__ = ["STARKS", "STARKST", "build_starks", "build_starkst", "profiling_step"]

@@ -13,14 +13,31 @@ from .report import (NoAttributesError, compute_scores, format_table, per_attrib
                      summary_dict, write_json)
 from .results import TrackerResults
 
-__all__ = ["analyse"]
+__all__ = ["analyse", "new_run_folder"]
+
+
+def new_run_folder(parent: str) -> str:
+    """Create and return a folder of its own for one analysis run: ``<parent>/run_<YYYYmmdd-HHMMSS>`` (``_2``,
+    ``_3``... when that exists), so that runs do not overwrite each other's plots."""
+    import time
+
+    base = os.path.join(parent, time.strftime("run_%Y%m%d-%H%M%S"))
+    os.makedirs(parent, exist_ok=True)
+    for k in range(1, 1000):
+        path = base if k == 1 else f"{base}_{k}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free run folder under '{parent}'")
 
 
 def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protocol: str = "pytracking",
             report_dir: Optional[str] = None, skip_missing: bool = False, force: bool = False, plot: bool = False,
             per_attribute: bool = False, per_sequence: bool = False, json_path: Optional[str] = None,
             verbose: bool = True, out: Callable[[str], None] = print,
-            num_sequences_total: Optional[int] = None) -> Dict:
+            num_sequences_total: Optional[int] = None, plot_dir: Optional[str] = None) -> Dict:
     """Analyse ``trackers`` on ``sequences`` and report.
 
     Args:
@@ -31,7 +48,7 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
         report_dir: ``<result_plot_path>/<report_name>``: cache, plots; None: no cache, no plots.
         skip_missing: leave out sequences with a missing/short result file (warning) instead of raising.
         force: ignore the cache.
-        plot: write success / precision / normalized-precision plots (PNG + PDF) into ``report_dir``.
+        plot: write success / precision / normalized-precision plots (PNG + PDF) into ``plot_dir``.
         per_attribute / per_sequence: print (and put in the JSON) the breakdowns. A dataset without attribute
             files gets a warning saying so instead of the per-attribute tables; the rest is reported.
         json_path: write the JSON summary there.
@@ -39,7 +56,9 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
         out: where text goes.
         num_sequences_total: the benchmark's number of sequences when ``sequences`` is part of it (a
             partial dataset folder); default ``len(sequences)``. Shown as ``Reporting results over k / n``
-            and written to the JSON as ``num_sequences_total``.
+            and written to the JSON as ``num_sequences_total``, and in the plot titles when larger.
+        plot_dir: where the plots go (default ``report_dir``; ``tracking/analysis_results.py`` gives each
+            unnamed run its own folder below it).
 
     Returns:
         The JSON summary dict (see :func:`~lib.test.analysis.report.summary_dict`), with ``"plots"``
@@ -77,7 +96,7 @@ def analyse(trackers: Seq[TrackerResults], sequences, dataset_name: str, protoco
     if plot:
         if report_dir is None:
             raise ValueError("plots need a report folder (result_plot_path)")
-        written = plot_results(ed, report_dir, title_prefix=dataset_name)
+        written = plot_results(ed, plot_dir or report_dir, benchmark=dataset_name, num_sequences_total=total)
         summary["plots"] = written
         out("Plots: " + ", ".join(written))
     if json_path:

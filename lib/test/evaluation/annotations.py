@@ -23,7 +23,7 @@ import pandas as pd
 
 from lib.utils.errors import register_user_error
 
-__all__ = ["AnnotationError", "AnnotationWarning", "DatasetFolderError", "read_boxes", "read_flags", "read_vot_regions",
+__all__ = ["AnnotationError", "AnnotationWarning", "DatasetFolderError", "read_boxes", "read_flags", "read_vot_regions", "polygon_to_box",
            "check_box_count", "require_dir", "require_file", "load_packaged_list", "frame_paths", "sorted_frames",
            "names_in", "LISTS_DIR"]
 
@@ -225,6 +225,22 @@ def read_flags(path: str, num_frames: Optional[int] = None, what: str = "flags")
     return values > 0
 
 
+def polygon_to_box(points) -> List[float]:
+    """The axis-aligned min/max box ``[x1, y1, x2 - x1, y2 - y1]`` (xywh pixels) of a polygon given as
+    ``x1, y1, x2, y2, ...`` (flat) or ``[(x, y), ...]``: how the VOT toolkit (``Polygon.convert`` to a rectangle),
+    pytracking and OSTrack reduce VOT polygons to boxes.
+
+    Raises:
+        ValueError: fewer than 3 points or an odd number of values.
+    """
+    values = np.asarray(points, dtype=np.float64).reshape(-1)
+    if values.size < 6 or values.size % 2:
+        raise ValueError(f"a polygon needs 3 or more (x, y) points, got {values.size} values")
+    xs, ys = values[0::2], values[1::2]
+    x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
 def _vot_line_to_box(line: str, path: str, lineno: int) -> List[float]:
     text = line.strip()
     if text.startswith("m"):
@@ -237,9 +253,7 @@ def _vot_line_to_box(line: str, path: str, lineno: int) -> List[float]:
     if len(values) == 4:
         return values
     if len(values) >= 6 and len(values) % 2 == 0:
-        xs, ys = values[0::2], values[1::2]
-        x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-        return [x1, y1, x2 - x1, y2 - y1]
+        return polygon_to_box(values)
     raise AnnotationError(f"{path}, line {lineno}: expected a rectangle (4 values), a polygon (8 values) or a "
                           f"mask ('m...'), got {len(values)} values")
 

@@ -15,8 +15,8 @@ from lib.utils.errors import register_user_error
 
 from .data import BaseDataset, SequenceList
 
-__all__ = ["DatasetInfo", "DATASETS", "ALIASES", "UnknownDatasetError", "canonical_name", "load_dataset", "get_dataset",
-           "list_datasets"]
+__all__ = ["DatasetInfo", "DATASETS", "ALIASES", "DISPLAY_NAMES", "UnknownDatasetError", "canonical_name",
+           "display_name", "load_dataset", "get_dataset", "list_datasets"]
 
 DatasetInfo = namedtuple("DatasetInfo", ["module", "class_name", "kwargs"])
 
@@ -43,6 +43,22 @@ DATASETS = {
 ALIASES = {"lasot_ext": "lasot_extension_subset", "otb2015": "otb", "otb100": "otb", "uav123": "uav",
            "uav123_10fps": "uav10fps", "vot": "vot18", "vot2018": "vot18", "vot2020": "vot20", "vot2022": "vot22",
            "got10k": "got10k_test", "tn": "trackingnet", "tpl": "tc128"}
+
+
+#: benchmark names as papers write them (plot titles, reports)
+DISPLAY_NAMES = {
+    "otb": "OTB-2015", "lasot": "LaSOT", "lasot_extension_subset": "LaSOT_ext", "got10k_test": "GOT-10k test",
+    "got10k_val": "GOT-10k val", "got10k_ltrval": "GOT-10k ltrval", "trackingnet": "TrackingNet", "uav": "UAV123",
+    "uav10fps": "UAV123@10fps", "nfs": "NfS", "tc128": "TC128", "tc128ce": "TC128-CE", "tpl_nootb": "TC128 (w/o OTB)",
+    "avist": "AVisT", "vot18": "VOT2018", "vot20": "VOT2020", "vot22": "VOT2022",
+}
+
+
+def display_name(name: str) -> str:
+    """The benchmark ``name`` (registry key or alias) as papers write it (``otb`` -> ``OTB-2015``); an unknown
+    name is returned unchanged."""
+    key = ALIASES.get(str(name).lower(), str(name).lower())
+    return DISPLAY_NAMES.get(key, str(name))
 
 
 @register_user_error

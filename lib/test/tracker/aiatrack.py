@@ -75,6 +75,8 @@ class AiATrackTracker(BaseTracker):
     ValueError for a malformed HYPER entry.
     """
 
+    score_key = "pred_iou"
+
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
         cfg = self.cfg

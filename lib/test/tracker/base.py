@@ -392,6 +392,10 @@ class BaseTracker(BatchedStepMixin):
     ``self.device`` and :meth:`debug_show` for debug views.
     """
 
+    #: the key of ``track``'s output holding the tracker's per-frame confidence (None: the tracker has none);
+    #: the public API (:mod:`lib.api`) reports it as ``TrackResult.score``.
+    score_key: Optional[str] = None
+
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         self.params = params
         self.cfg = params.cfg

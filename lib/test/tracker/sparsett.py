@@ -64,6 +64,8 @@ class SparseTTTracker(BaseTracker):
     to RGB when normalising: the same network input).
     """
 
+    score_key = "best_score"
+
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
         t = self.cfg.TEST

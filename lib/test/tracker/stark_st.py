@@ -44,6 +44,8 @@ class STARKSTTracker(STARKSTracker):
             of its last update (0 = still the first template).
     """
 
+    score_key = "conf_score"
+
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
         self.update_intervals = update_intervals_for(self.cfg, dataset_name)
