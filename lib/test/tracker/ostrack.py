@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lib.models import build_network
-from lib.models.layers.candidate_elimination import generate_mask_cond
+from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, hann2d, map_box_back, transform_image_to_crop
 from lib.utils.misc import autocast_context
@@ -167,14 +167,15 @@ class OSTrackTracker(BaseTracker):
 
         Candidate elimination is per sample (a per-row sort and gather, with the one keep count
         ``ceil(ratio * L_s)`` that every sample shares), so in a batch each sample keeps the tokens it would
-        keep alone. The CE template mask selects template rows with one boolean index reshaped to
+        keep alone. For CTR_POINT / CTR_REC the template rows come as ``(B, K)`` indices (static shapes, no
+        device read). A GT_BOX bool mask selects template rows with one boolean index reshaped to
         ``(B, H, rows, L_s)``, so every sample must select the same number of template tokens: always true for
         CTR_POINT / CTR_REC (fixed cells) and ALL (no mask); for GT_BOX (box-dependent, no official config)
         a batch whose masks differ in count runs one sample at a time (outputs concatenated). Only that GT_BOX
         check reads from the device.
         """
         mask = network_inputs.get("ce_template_mask")
-        if (mask is not None and mask.shape[0] > 1
+        if (mask is not None and mask.shape[0] > 1 and mask.dtype == torch.bool
                 and self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE not in ("CTR_POINT", "CTR_REC")):
             counts = mask.sum(dim=1)
             if bool((counts != counts[0]).any()):
@@ -247,11 +248,18 @@ class OSTrackTracker(BaseTracker):
         return transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True).view(1, 4).to(self.device)
 
     def template_mask(self, box: Sequence[float], resize_factor: float) -> Optional[torch.Tensor]:
-        """The template mask passed with every search region: OSTrack's CE mask (``CE_TEMPLATE_RANGE``) when
-        the backbone eliminates candidates, else None."""
+        """The template selection passed with every search region when the backbone eliminates candidates
+        (else None): for the fixed official ranges CTR_POINT / CTR_REC the ``(1, K)`` int64 indices of the
+        mask's cells (:func:`ce_template_index`, computed here once per sequence: the per-frame step then has
+        static shapes, captures into a CUDA graph and exports without NonZero, with bit-identical scores);
+        for GT_BOX (box-dependent, no official config) the ``(1, N_z)`` bool mask, so that a batch of
+        sequences whose boxes cover different numbers of cells still runs (one sample at a time); ALL: None."""
         if not self.cfg.MODEL.BACKBONE.CE_LOC:
             return None
-        return generate_mask_cond(self.cfg, 1, self.device, self.template_box_in_crop(box, resize_factor))
+        mask = generate_mask_cond(self.cfg, 1, self.device, self.template_box_in_crop(box, resize_factor))
+        if self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE in ("CTR_POINT", "CTR_REC"):
+            return ce_template_index(mask)
+        return mask
 
     def forward_network(self, search: torch.Tensor) -> Dict[str, Any]:
         """One forward pass on the normalised search crop ``(1, 3, S, S)`` with the stored template."""
