@@ -24,6 +24,7 @@ from lib.config import Config, load_config
 from lib.utils.misc import resolve_device
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
+           "limit_host_threads",
            "MissingCheckpointError",
            # batched-step protocol
            "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
@@ -124,6 +125,19 @@ class TrackerParams:
             checkpoint = path
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
                    device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra), **accel)
+
+
+def limit_host_threads(n: int) -> int:
+    """Lower torch's intra-op CPU threads to ``n`` (never raise them); returns the number in use.
+
+    A tracker on CUDA does little on the host per frame (box arithmetic, a few small tensors): a pool of
+    many intra-op threads only spins, burning CPU time (and slowing the frame readers) while the GPU works.
+    Called by :class:`BaseTracker` on CUDA with ``params.extra['host_threads']`` (default 2).
+    """
+    n = max(1, int(n))
+    if torch.get_num_threads() > n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
@@ -372,6 +386,7 @@ class BatchedStepMixin:
     def reset_sequence_state(self) -> None:
         """Forget the per-sequence state (called on :meth:`new_slot` copies before ``initialize``)."""
         self.frame_id = 0
+        self._pinned_frame = None  # each slot stages its frames in its own pinned buffer
 # ======================================= end of the batched-step protocol ===============================
 
 
@@ -396,6 +411,9 @@ class BaseTracker(BatchedStepMixin):
         #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
         #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
         self.use_device_crop = bool(params.extra.get("device_crop", torch.device(self.device).type != "cpu"))
+        self._pinned_frame = None  # (page-locked staging buffer, upload event), reused on CUDA
+        if torch.device(self.device).type == "cuda":
+            limit_host_threads(params.extra.get("host_threads", 2))
 
     # -- the tracking API -------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -430,7 +448,25 @@ class BaseTracker(BatchedStepMixin):
         a frame (:func:`lib.utils.crop.frame_to_tensor`)."""
         from lib.utils.crop import frame_to_tensor
 
-        return frame_to_tensor(image, self.device)
+        if torch.device(self.device).type != "cuda":
+            return frame_to_tensor(image, self.device)
+        # One page-locked buffer per tracker (slot), reused while the frame size stays: pinning a new buffer
+        # every frame (cudaHostAlloc) costs more host time than the copy. Before it is overwritten, the event
+        # recorded after the previous upload is waited for (already complete after the frame's box read).
+        array = np.ascontiguousarray(image)
+        if array.ndim != 3 or array.dtype != np.uint8:
+            return frame_to_tensor(image, self.device)  # raises its ValueError
+        staged = self._pinned_frame
+        if staged is None or tuple(staged[0].shape) != array.shape:
+            staged = self._pinned_frame = (torch.empty(array.shape, dtype=torch.uint8, pin_memory=True),
+                                           torch.cuda.Event())
+        else:
+            staged[1].synchronize()
+        buf, done = staged
+        np.copyto(buf.numpy(), array)
+        frame = buf.to(self.device, non_blocking=True)
+        done.record(torch.cuda.current_stream(self.device))
+        return frame
 
     def prepare_frame(self, image: np.ndarray):
         """What :meth:`crop_normalized` crops from: the frame on the device (:meth:`frame_tensor`) with

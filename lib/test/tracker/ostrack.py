@@ -179,22 +179,32 @@ class OSTrackTracker(BaseTracker):
                 and self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE not in ("CTR_POINT", "CTR_REC")):
             counts = mask.sum(dim=1)
             if bool((counts != counts[0]).any()):
-                return _concat_outputs([self.network(**{k: (v[i:i + 1] if isinstance(v, torch.Tensor) else v)
-                                                        for k, v in network_inputs.items()})
-                                        for i in range(mask.shape[0])])
-        return self.network(**network_inputs)
+                return self._decode(_concat_outputs([
+                    self.network(**{k: (v[i:i + 1] if isinstance(v, torch.Tensor) else v)
+                                    for k, v in network_inputs.items()})
+                    for i in range(mask.shape[0])]))
+        return self._decode(self.network(**network_inputs))
+
+    def _decode(self, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """Device-side post-processing, part of the (captured) step: Hann window on the float32 score map and
+        box decoding at its maximum (``pred_boxes`` ``(B, queries, 4)`` cxcywh normalised to the crop, float32),
+        outside autocast as the official tracker computes them."""
+        out = dict(raw)
+        with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
+            out["score_map"] = raw["score_map"].float()
+            out["response"] = self.output_window * out["score_map"]
+            boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
+            out["pred_boxes"] = boxes.view(out["score_map"].shape[0], -1, 4)
+        return out
 
     def postprocess_batch(self, raw: Dict[str, Any], inputs_list: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-        """Hann window and box decoding on the device for the whole batch, then ONE device-to-host copy of the
-        ``(B, 4)`` boxes (cxcywh normalised to the search crop, float32) as ``boxes_norm`` (numpy). The
+        """After the step's device-side Hann window and box decoding (:meth:`_decode`), ONE device-to-host copy of
+        the ``(B, 4)`` boxes (cxcywh normalised to the search crop, float32) as ``boxes_norm`` (numpy). The
         other entries (``score_map``, ``response`` = windowed score map, ``size_map``, ``offset_map``,
         ``removed_indexes_s``, ...) stay on the device for the debug views."""
         out = dict(raw)
-        out["score_map"] = raw["score_map"].float()
-        out["response"] = self.output_window * out["score_map"]
-        pred_boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
         # the one device read of the step: (B, queries, 4) float32 (tolist of float32 values is exact)
-        out["boxes_norm"] = np.asarray(pred_boxes.view(out["score_map"].shape[0], -1, 4).tolist(), dtype=np.float32)
+        out["boxes_norm"] = np.asarray(raw["pred_boxes"].tolist(), dtype=np.float32)
         return out
 
     def finish_step(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
