@@ -3,7 +3,7 @@ for fp32 eager, fp32 + CUDA graph, fp16 + CUDA graph and bf16 + CUDA graph (issu
 
     python tracking/benchmark_gpu.py --device cuda
     python tracking/benchmark_gpu.py --device cuda --trackers ostrack:vitb_256_mae_ce_32x4_ep300 \
-        --checkpoint ostrack=ck256.pth.tar --modes fp32 fp32+graph fp16+graph
+        --checkpoint ostrack:vitb_256_mae_ce_32x4_ep300=ck256.pth.tar --modes fp32 fp32+graph fp16+graph
     python tracking/benchmark_gpu.py --device cpu --trackers stark_s:tiny_cpu --modes fp32 --frames 5 --warmup 1
 
 Protocol: the frames are decoded beforehand (``--sequence``, default ../shared/data/otb/Crossing; a sequence
@@ -17,7 +17,7 @@ untimed and ``--frames`` timed ``track()`` calls, each between device synchronis
 * ``ops``: aten operations dispatched by one eager ``track()`` (a device-free proxy of kernel launches);
 * ``dev``: max box difference (px, xywh) against fp32 eager over all calls, and the first call over 0.5 px.
 
-Random weights (seed 0, the same for every mode) unless ``--checkpoint tracker=PATH``: random weights leave
+Random weights (seed 0, the same for every mode) unless ``--checkpoint NAME:CONFIG=PATH``: random weights leave
 score maps on near-ties, where any rounding moves the arg-max; compare boxes on a checkpoint with decisive
 score maps (OSTrack: ``../shared/bench/bench_e2e.py --make_checkpoint``). Every line names the device, torch and
 CUDA versions and the precision.
@@ -47,8 +47,9 @@ def parse_args(argv=None):
                    help="trackers to run (default: every tracker's main config)")
     p.add_argument("--modes", nargs="+", default=MODES, choices=MODES + ["fp16", "bf16"],
                    help="precision[+graph] modes; fp32 eager always runs first as the reference")
-    p.add_argument("--checkpoint", nargs="*", default=[], metavar="TRACKER=PATH",
-                   help="checkpoints per tracker name (default: random weights, seed 0)")
+    p.add_argument("--checkpoint", nargs="*", default=[], metavar="NAME:CONFIG=PATH",
+                   help="checkpoint of one tracker config (NAME:CONFIG=PATH) or of every config of a tracker "
+                        "(NAME=PATH); default: random weights, seed 0")
     p.add_argument("--sequence", default=os.path.join(shared, "data", "otb", "Crossing"),
                    help="OTB-style sequence folder (default %(default)s)")
     p.add_argument("--warmup", type=int, default=20, help="untimed track() calls (default %(default)s)")
@@ -62,7 +63,7 @@ def parse_args(argv=None):
             p.error(f"--trackers: '{item}' is not NAME:CONFIG")
     for item in args.checkpoint:
         if "=" not in item:
-            p.error(f"--checkpoint: '{item}' is not TRACKER=PATH")
+            p.error(f"--checkpoint: '{item}' is not NAME:CONFIG=PATH or NAME=PATH")
     return args
 
 
@@ -77,26 +78,6 @@ def schedule(length: int, calls: int):
     return out
 
 
-def count_track_ops(tracker, frame) -> int:
-    """aten operations dispatched by one ``track(frame)`` call."""
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Count(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.n += 1
-            return func(*args, **(kwargs or {}))
-
-    counter = Count()
-    with torch.no_grad(), counter:
-        tracker.track(frame)
-    return counter.n
-
-
 def run_mode(name, config, mode, checkpoint, device, frames, box, order, warmup, count_ops):
     """Build the tracker for ``mode``, track ``order``; returns a dict of figures and the boxes."""
     import numpy as np
@@ -104,6 +85,7 @@ def run_mode(name, config, mode, checkpoint, device, frames, box, order, warmup,
 
     from lib.test.tracker import get_tracker_class
     from lib.test.tracker.base import BaseTracker, TrackerParams
+    from lib.test.utils.profiling import count_track_ops
 
     precision, _, graph = mode.partition("+")
     cuda = device.type == "cuda"
@@ -182,7 +164,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for item in args.trackers:
         name, config = item.split(":", 1)
-        checkpoint = checkpoints.get(name)
+        checkpoint = checkpoints.get(item, checkpoints.get(name))
         weights = os.path.basename(checkpoint) if checkpoint else "random weights (seed 0)"
         reference = None
         for mode in modes:

@@ -408,9 +408,13 @@ class BaseTracker(BatchedStepMixin):
         self._debug_gt = None
         self._shared_steps: Dict[str, Any] = {}  # accelerated network steps, shared with new_slot() copies
         #: crop on the device (lib.utils.crop.sample_target_tensor) instead of with cv2 on the host: the
-        #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
-        #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
-        self.use_device_crop = bool(params.extra.get("device_crop", torch.device(self.device).type != "cpu"))
+        #: default on CUDA without a CUDA graph (one host-to-device copy of the frame, no crop transfer); on
+        #: the CPU cv2 is faster and the crop is already where the network runs. With ``cuda_graph`` the cv2
+        #: crop is the default: the device crop's ~150 eager kernel launches then dominate the frame (H200,
+        #: OSTrack-256 fp32: 6.53 ms/frame with the device crop, 3.99 ms with cv2; issue 15).
+        #: ``params.extra['device_crop']`` forces either.
+        default_crop = torch.device(self.device).type != "cpu" and not params.cuda_graph
+        self.use_device_crop = bool(params.extra.get("device_crop", default_crop))
         self._pinned_frame = None  # (page-locked staging buffer, upload event), reused on CUDA
         if torch.device(self.device).type == "cuda":
             limit_host_threads(params.extra.get("host_threads", 2))
