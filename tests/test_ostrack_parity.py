@@ -188,3 +188,21 @@ def test_vit_stack_hosts_the_grm_backbone_layout():
     sd = bb.state_dict()
     assert list(sd) == list(ref)
     assert all(list(v.shape) == ref[k] for k, v in sd.items())
+
+
+def test_template_indices_give_the_official_elimination(filled_ce_net, fixture_io):
+    """The tracker's static-shape form of the CE template selection (``ce_template_index``: a gather instead of
+    the official boolean indexing) removes the official token sets and gives bit-identical maps."""
+    from lib.models.layers.candidate_elimination import ce_template_index
+
+    inputs, outputs = fixture_io
+    mask = inputs["ce_or_template_mask"]
+    if mask is None:
+        pytest.skip("the fixture's config averages over every template token (no mask)")
+    indexed = dict(inputs, ce_or_template_mask=ce_template_index(mask))
+    out, ref = _run(filled_ce_net, indexed, None), _run(filled_ce_net, inputs, None)
+    for mine, theirs in zip(out["removed_indexes_s"], outputs["default"]["removed_indexes_s"]):
+        assert mine.long().tolist() == theirs.long().tolist()
+    for key in MAPS:
+        assert torch.equal(out[key], ref[key]), key
+    _compare_maps("template indices", out, outputs["default"], filled_ce_net)

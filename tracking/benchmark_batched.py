@@ -46,7 +46,10 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: random weights, seed 0)")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; on CUDA the "
+                                                                   "tracker lowers them to 2)")
+    parser.add_argument("--cuda_graph", action="store_true",
+                        help="capture the batched network step into a CUDA graph (one graph per batch size)")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     for name in ("frames", "repeat", "threads"):
@@ -84,12 +87,14 @@ def main(argv=None) -> int:
         hw = torch.cuda.get_device_name(torch.device(args.device)) if cuda else (platform.processor() or platform.machine())
         print(f"{args.tracker_name} {args.tracker_param}: {len(seqs)} sequences x {args.frames} frames "
               f"({n_frames} frames) | device {args.device} ({hw}) | torch {torch.__version__}"
-              f"{' CUDA ' + torch.version.cuda if cuda else ''} | {args.precision} | torch threads "
+              f"{' CUDA ' + torch.version.cuda if cuda else ''} | {args.precision}"
+              f"{' + CUDA graph' if args.cuda_graph else ''} | torch threads "
               f"{torch.get_num_threads()} | cpu cores {os.cpu_count()}")
         reference = None
         for b in args.batch:
             trk = Tracker(args.tracker_name, args.tracker_param, "otb", checkpoint=checkpoint,
-                          results_path=os.path.join(tmp, f"b{b}"), device=args.device, precision=args.precision)
+                          results_path=os.path.join(tmp, f"b{b}"), device=args.device, precision=args.precision,
+                          extra={"cuda_graph": True} if args.cuda_graph else None)
             start = time.perf_counter()
             results = run_dataset(seqs, [trk], progress=False, batch_sequences=b, device=args.device)
             wall = time.perf_counter() - start

@@ -38,7 +38,8 @@ from lib.test.tracker import get_tracker_class, get_tracker_entry, list_trackers
 from lib.test.tracker.base import TrackerParams
 from lib.models.acceleration import accelerate_step
 from lib.test.utils.profiling import (append_csv_row, count_macs, count_parameters, hardware_info, load_average,
-                                      load_sequence_frames, profiling_step, time_calls, time_forward, time_tracker)
+                                      load_sequence_frames, profiling_step, time_calls, time_forward, time_tracker,
+                                      count_track_ops)
 from lib.utils.errors import add_verbose_argument, check_positive, run_cli
 from lib.utils.misc import resolve_device
 
@@ -157,6 +158,9 @@ def main(argv=None):
                   f"{tstats.p90:.2f}, process CPU time median {tstats.cpu_median:.2f} ms; frames decoded "
                   f"beforehand; {'device' if tracker.use_device_crop else 'cv2'} crop) "
                   f"{context_line(hardware, args, args.precision)}")
+            print(f"{'aten ops per track()':>26}: {count_track_ops(tracker, frames[-1])} "
+                  f"({'device' if tracker.use_device_crop else 'cv2'} crop; about one kernel launch each on a GPU, "
+                  f"a CUDA graph replays its step's share with one launch)")
 
     if args.csv:
         row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "script": args.script,

@@ -384,7 +384,9 @@ class VisionTransformerCE(VisionTransformer):
         Args:
             z: template ``(B, 3, H_z, W_z)``; x: search region ``(B, 3, H_x, W_x)`` (normalised images).
             ce_template_mask: ``(B, N_z)`` bool, the template tokens whose attention scores the search
-                tokens (CTR_POINT: the centre token); None averages over all template tokens.
+                tokens (CTR_POINT: the centre token), or their ``(B, K)`` int64 indices
+                (:func:`~lib.models.layers.candidate_elimination.ce_template_index`: static shapes, the same
+                result); None averages over all template tokens.
             ce_keep_rate: one keep ratio for every eliminating block (training schedule); None uses
                 each block's own ratio; a value >= 1 disables elimination.
             return_last_attn: ignored; the last block's attention is always returned, as officially.

@@ -8,6 +8,8 @@ Functions:
   eliminated positions (end of official ``VisionTransformerCE.forward_features``).
 * :func:`ce_template_mask` / :func:`generate_mask_cond`: which template tokens score the search
   tokens (official ``lib/utils/ce_utils.py::generate_mask_cond``).
+* :func:`ce_template_index`: the same selection as ``(B, K)`` token indices, computed once per sequence,
+  so that the per-frame step has static shapes and no ``nonzero`` (CUDA graphs, ONNX export).
 * :func:`adjust_keep_rate`: the training schedule of the keep ratio (official ``ce_utils.adjust_keep_rate``).
 
 Paper: Ye et al., ECCV 2022, Sec. 3.3 ("Early Candidate Elimination").
@@ -21,8 +23,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["candidate_elimination", "restore_eliminated_tokens", "ce_template_mask", "generate_mask_cond",
-           "adjust_keep_rate"]
+__all__ = ["candidate_elimination", "restore_eliminated_tokens", "ce_template_mask", "ce_template_index",
+           "generate_mask_cond", "adjust_keep_rate"]
 
 
 def candidate_elimination(attn: torch.Tensor, tokens: torch.Tensor, lens_t: int, keep_ratio: float,
@@ -42,7 +44,12 @@ def candidate_elimination(attn: torch.Tensor, tokens: torch.Tensor, lens_t: int,
         lens_t: number of template tokens ``L_t`` (they are never eliminated).
         keep_ratio: fraction of the current search tokens to keep.
         global_index: ``(B, L_s)`` original (raster) indices of the current search tokens, float.
-        box_mask_z: optional ``(B, L_t)`` bool; the same number of True entries in every sample.
+        box_mask_z: optional template selection, either a ``(B, L_t)`` bool mask with the same number of
+            True entries in every sample (the official boolean indexing: a ``nonzero``, i.e. a host
+            synchronisation with a data-dependent shape), or the ``(B, K)`` int64 indices of those entries
+            in ascending order (:func:`ce_template_index`): a ``gather`` with static shapes that selects the
+            same rows in the same order, so the scores are bit-identical; this form captures into a CUDA
+            graph and exports without ``NonZero``.
 
     Returns:
         ``(tokens_new (B, L_t + K, C), keep_index (B, K), removed_index (B, L_s - K))`` with indices
@@ -56,9 +63,12 @@ def candidate_elimination(attn: torch.Tensor, tokens: torch.Tensor, lens_t: int,
         return tokens, global_index, None
 
     attn_t = attn[:, :, :lens_t, lens_t:]
-    if box_mask_z is not None:
+    if box_mask_z is not None and box_mask_z.dtype == torch.bool:
         rows = box_mask_z.unsqueeze(1).unsqueeze(-1).expand(-1, hn, -1, lens_s)
         attn_t = attn_t[rows].view(bs, hn, -1, lens_s)
+    elif box_mask_z is not None:  # (B, K) indices: the same rows, static shapes
+        rows = box_mask_z.to(torch.int64).view(bs, 1, -1, 1).expand(-1, hn, -1, lens_s)
+        attn_t = attn_t.gather(dim=2, index=rows)
     attn_t = attn_t.mean(dim=2).mean(dim=1)  # (B, H, rows, L_s) -> (B, L_s)
 
     _, indices = torch.sort(attn_t, dim=1, descending=True)
@@ -141,6 +151,28 @@ def ce_template_mask(template_range: str, bs: int, template_size: int, stride: i
         mask = F.interpolate(mask.unsqueeze(1), scale_factor=1.0 / stride, mode="bilinear", align_corners=False)
         return mask.flatten(1).to(torch.bool)
     raise ValueError(f"unknown CE_TEMPLATE_RANGE '{template_range}' (ALL, CTR_POINT, CTR_REC or GT_BOX)")
+
+
+def ce_template_index(mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """The True entries of a template mask as indices: ``(B, N_z)`` bool -> ``(B, K)`` int64, ascending.
+
+    The template mask is fixed for a sequence (the first-frame template), so a tracker converts it once at
+    initialisation (one host read) and passes the indices with every search region: candidate elimination
+    then selects the template rows with a ``gather`` of static shape (see :func:`candidate_elimination`).
+    None (``CE_TEMPLATE_RANGE`` ALL) stays None.
+
+    Raises:
+        ValueError: samples with different numbers of True entries (they cannot share one ``(B, K)`` tensor),
+            or a mask without any True entry.
+    """
+    if mask is None:
+        return None
+    mask = mask.to(torch.bool)
+    counts = mask.sum(dim=1).tolist()
+    if len(set(counts)) != 1 or counts[0] == 0:
+        raise ValueError(f"ce_template_index: every sample needs the same, non-zero number of template tokens, "
+                         f"got {counts}")
+    return mask.nonzero()[:, 1].view(mask.shape[0], counts[0])
 
 
 def generate_mask_cond(cfg, bs: int, device, gt_bbox: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

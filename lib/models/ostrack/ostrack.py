@@ -16,7 +16,7 @@ from lib.models import register_network
 from lib.models.backbones.pretrained import find_pretrained, load_full_model_weights
 from lib.models.backbones.vit import (VisionTransformer, vit_base_patch16_224, vit_base_patch16_224_ce,
                                      vit_large_patch16_224_ce, vit_tiny_patch16_4blocks_ce)
-from lib.models.layers.candidate_elimination import generate_mask_cond
+from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.models.layers.center_head import CenterPredictor, build_box_head
 
 __all__ = ["OSTrack", "build_ostrack", "example_inputs", "BACKBONES"]
@@ -58,7 +58,8 @@ class OSTrack(nn.Module):
         Args:
             template: ``(B, 3, H_z, W_z)`` ImageNet-normalised template crop (128 or 192 pixels).
             search: ``(B, 3, H_x, W_x)`` normalised search-region crop (256 or 384 pixels).
-            ce_template_mask: ``(B, N_z)`` bool template tokens used to score search tokens (CE backbones).
+            ce_template_mask: the template tokens used to score search tokens (CE backbones): ``(B, N_z)`` bool,
+                or their ``(B, K)`` int64 indices (``ce_template_index``; static shapes, same result).
             ce_keep_rate: keep ratio overriding the per-block CE ratios (training); None at test time.
             return_last_attn: passed on (the backbones ignore it, as the official ones do).
 
@@ -153,7 +154,8 @@ def example_inputs(cfg: Config, batch_size: int = 1, device="cpu", generator: Op
     """Positional inputs of one test-time forward pass, for profiling: ``(template, search, ce_template_mask)``.
 
     Random normalised crops of ``TEST.TEMPLATE_SIZE`` / ``TEST.SEARCH_SIZE`` and the CE template mask
-    the tracker uses (None for ``CE_TEMPLATE_RANGE`` ALL and for the plain backbone).
+    the tracker uses (None for ``CE_TEMPLATE_RANGE`` ALL and for the plain backbone; ``(B, K)`` indices for
+    CTR_POINT / CTR_REC, a ``(B, N_z)`` bool mask for GT_BOX).
     """
     zs, xs = int(cfg.TEST.TEMPLATE_SIZE), int(cfg.TEST.SEARCH_SIZE)
     template = torch.randn(batch_size, 3, zs, zs, generator=generator).to(device)
@@ -162,4 +164,6 @@ def example_inputs(cfg: Config, batch_size: int = 1, device="cpu", generator: Op
     if cfg.MODEL.BACKBONE.CE_LOC:
         box = torch.tensor([[0.25, 0.25, 0.5, 0.5]]).repeat(batch_size, 1)
         mask = generate_mask_cond(cfg, batch_size, device, box.to(device))
+        if cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE in ("CTR_POINT", "CTR_REC"):  # as the tracker passes it
+            mask = ce_template_index(mask)
     return template, search, mask

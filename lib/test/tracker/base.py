@@ -25,6 +25,7 @@ from lib.utils.errors import register_user_error
 from lib.utils.misc import resolve_device
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
+           "limit_host_threads",
            "MissingCheckpointError", "InitBoxError",
            # batched-step protocol
            "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
@@ -133,6 +134,19 @@ class TrackerParams:
             raise MissingCheckpointError(f"checkpoint file '{checkpoint}' (--checkpoint) does not exist")
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
                    device=resolve_device(device), debug=int(debug), precision=precision, extra=dict(extra), **accel)
+
+
+def limit_host_threads(n: int) -> int:
+    """Lower torch's intra-op CPU threads to ``n`` (never raise them); returns the number in use.
+
+    A tracker on CUDA does little on the host per frame (box arithmetic, a few small tensors): a pool of
+    many intra-op threads only spins, burning CPU time (and slowing the frame readers) while the GPU works.
+    Called by :class:`BaseTracker` on CUDA with ``params.extra['host_threads']`` (default 2).
+    """
+    n = max(1, int(n))
+    if torch.get_num_threads() > n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
@@ -382,6 +396,7 @@ class BatchedStepMixin:
     def reset_sequence_state(self) -> None:
         """Forget the per-sequence state (called on :meth:`new_slot` copies before ``initialize``)."""
         self.frame_id = 0
+        self._pinned_frame = None  # each slot stages its frames in its own pinned buffer
 # ======================================= end of the batched-step protocol ===============================
 
 
@@ -407,9 +422,16 @@ class BaseTracker(BatchedStepMixin):
         self._debug_gt = None
         self._shared_steps: Dict[str, Any] = {}  # accelerated network steps, shared with new_slot() copies
         #: crop on the device (lib.utils.crop.sample_target_tensor) instead of with cv2 on the host: the
-        #: default on CUDA (one host-to-device copy of the frame, no crop transfer); on the CPU cv2 is
-        #: faster and the crop is already where the network runs. ``params.extra['device_crop']`` forces it.
-        self.use_device_crop = bool(params.extra.get("device_crop", torch.device(self.device).type != "cpu"))
+        #: default on CUDA without a CUDA graph (one host-to-device copy of the frame, no crop transfer); on
+        #: the CPU cv2 is faster and the crop is already where the network runs. With ``cuda_graph`` the cv2
+        #: crop is the default: the device crop's ~150 eager kernel launches then dominate the frame (H200,
+        #: OSTrack-256 fp32: 6.53 ms/frame with the device crop, 3.99 ms with cv2; issue 15).
+        #: ``params.extra['device_crop']`` forces either.
+        default_crop = torch.device(self.device).type != "cpu" and not params.cuda_graph
+        self.use_device_crop = bool(params.extra.get("device_crop", default_crop))
+        self._pinned_frame = None  # (page-locked staging buffer, upload event), reused on CUDA
+        if torch.device(self.device).type == "cuda":
+            limit_host_threads(params.extra.get("host_threads", 2))
 
     # -- the tracking API -------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -444,7 +466,25 @@ class BaseTracker(BatchedStepMixin):
         a frame (:func:`lib.utils.crop.frame_to_tensor`)."""
         from lib.utils.crop import frame_to_tensor
 
-        return frame_to_tensor(image, self.device)
+        if torch.device(self.device).type != "cuda":
+            return frame_to_tensor(image, self.device)
+        # One page-locked buffer per tracker (slot), reused while the frame size stays: pinning a new buffer
+        # every frame (cudaHostAlloc) costs more host time than the copy. Before it is overwritten, the event
+        # recorded after the previous upload is waited for (already complete after the frame's box read).
+        array = np.ascontiguousarray(image)
+        if array.ndim != 3 or array.dtype != np.uint8:
+            return frame_to_tensor(image, self.device)  # raises its ValueError
+        staged = self._pinned_frame
+        if staged is None or tuple(staged[0].shape) != array.shape:
+            staged = self._pinned_frame = (torch.empty(array.shape, dtype=torch.uint8, pin_memory=True),
+                                           torch.cuda.Event())
+        else:
+            staged[1].synchronize()
+        buf, done = staged
+        np.copyto(buf.numpy(), array)
+        frame = buf.to(self.device, non_blocking=True)
+        done.record(torch.cuda.current_stream(self.device))
+        return frame
 
     def prepare_frame(self, image: np.ndarray):
         """What :meth:`crop_normalized` crops from: the frame on the device (:meth:`frame_tensor`) with

@@ -96,9 +96,9 @@ class GRMTracker(OSTrackTracker):
         own sample's target representation, and the attention mask is built per sample, so no token count
         is shared across the batch (no token is removed; the tensors keep ``N_z + N_x`` tokens). With a
         debug sink attached, the per-block decisions ``(B, N_x, 2)`` are recorded for the ``token_division``
-        view (forward hooks, removed after)."""
+        view (forward hooks, removed after). Hann window and box decoding follow on the device (``_decode``)."""
         if self.debug_sink is None:
-            return self.network(**network_inputs)
+            return self._decode(self.network(**network_inputs))
         divisions: Dict[int, torch.Tensor] = {}
         handles = [blk.attn.register_forward_hook(lambda m, i, o, idx=idx: divisions.__setitem__(idx, o[1]))
                    for idx, blk in enumerate(self.network.backbone.blocks) if isinstance(blk.attn, DivisionAttention)]
@@ -108,7 +108,7 @@ class GRMTracker(OSTrackTracker):
             for handle in handles:
                 handle.remove()
         self._divisions = divisions
-        return out
+        return self._decode(out)
 
     def _show_debug(self, image, x_patch_arr, score_map, response, out) -> None:
         """OSTrack's views and the per-block token division."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lib.models import build_network
-from lib.models.layers.candidate_elimination import generate_mask_cond
+from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, hann2d, map_box_back, transform_image_to_crop
 from lib.utils.misc import autocast_context
@@ -167,33 +167,44 @@ class OSTrackTracker(BaseTracker):
 
         Candidate elimination is per sample (a per-row sort and gather, with the one keep count
         ``ceil(ratio * L_s)`` that every sample shares), so in a batch each sample keeps the tokens it would
-        keep alone. The CE template mask selects template rows with one boolean index reshaped to
+        keep alone. For CTR_POINT / CTR_REC the template rows come as ``(B, K)`` indices (static shapes, no
+        device read). A GT_BOX bool mask selects template rows with one boolean index reshaped to
         ``(B, H, rows, L_s)``, so every sample must select the same number of template tokens: always true for
         CTR_POINT / CTR_REC (fixed cells) and ALL (no mask); for GT_BOX (box-dependent, no official config)
         a batch whose masks differ in count runs one sample at a time (outputs concatenated). Only that GT_BOX
         check reads from the device.
         """
         mask = network_inputs.get("ce_template_mask")
-        if (mask is not None and mask.shape[0] > 1
+        if (mask is not None and mask.shape[0] > 1 and mask.dtype == torch.bool
                 and self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE not in ("CTR_POINT", "CTR_REC")):
             counts = mask.sum(dim=1)
             if bool((counts != counts[0]).any()):
-                return _concat_outputs([self.network(**{k: (v[i:i + 1] if isinstance(v, torch.Tensor) else v)
-                                                        for k, v in network_inputs.items()})
-                                        for i in range(mask.shape[0])])
-        return self.network(**network_inputs)
+                return self._decode(_concat_outputs([
+                    self.network(**{k: (v[i:i + 1] if isinstance(v, torch.Tensor) else v)
+                                    for k, v in network_inputs.items()})
+                    for i in range(mask.shape[0])]))
+        return self._decode(self.network(**network_inputs))
+
+    def _decode(self, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """Device-side post-processing, part of the (captured) step: Hann window on the float32 score map and
+        box decoding at its maximum (``pred_boxes`` ``(B, queries, 4)`` cxcywh normalised to the crop, float32),
+        outside autocast as the official tracker computes them."""
+        out = dict(raw)
+        with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
+            out["score_map"] = raw["score_map"].float()
+            out["response"] = self.output_window * out["score_map"]
+            boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
+            out["pred_boxes"] = boxes.view(out["score_map"].shape[0], -1, 4)
+        return out
 
     def postprocess_batch(self, raw: Dict[str, Any], inputs_list: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-        """Hann window and box decoding on the device for the whole batch, then ONE device-to-host copy of the
-        ``(B, 4)`` boxes (cxcywh normalised to the search crop, float32) as ``boxes_norm`` (numpy). The
+        """After the step's device-side Hann window and box decoding (:meth:`_decode`), ONE device-to-host copy of
+        the ``(B, 4)`` boxes (cxcywh normalised to the search crop, float32) as ``boxes_norm`` (numpy). The
         other entries (``score_map``, ``response`` = windowed score map, ``size_map``, ``offset_map``,
         ``removed_indexes_s``, ...) stay on the device for the debug views."""
         out = dict(raw)
-        out["score_map"] = raw["score_map"].float()
-        out["response"] = self.output_window * out["score_map"]
-        pred_boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
         # the one device read of the step: (B, queries, 4) float32 (tolist of float32 values is exact)
-        out["boxes_norm"] = np.asarray(pred_boxes.view(out["score_map"].shape[0], -1, 4).tolist(), dtype=np.float32)
+        out["boxes_norm"] = np.asarray(raw["pred_boxes"].tolist(), dtype=np.float32)
         return out
 
     def finish_step(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -247,11 +258,18 @@ class OSTrackTracker(BaseTracker):
         return transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True).view(1, 4).to(self.device)
 
     def template_mask(self, box: Sequence[float], resize_factor: float) -> Optional[torch.Tensor]:
-        """The template mask passed with every search region: OSTrack's CE mask (``CE_TEMPLATE_RANGE``) when
-        the backbone eliminates candidates, else None."""
+        """The template selection passed with every search region when the backbone eliminates candidates
+        (else None): for the fixed official ranges CTR_POINT / CTR_REC the ``(1, K)`` int64 indices of the
+        mask's cells (:func:`ce_template_index`, computed here once per sequence: the per-frame step then has
+        static shapes, captures into a CUDA graph and exports without NonZero, with bit-identical scores);
+        for GT_BOX (box-dependent, no official config) the ``(1, N_z)`` bool mask, so that a batch of
+        sequences whose boxes cover different numbers of cells still runs (one sample at a time); ALL: None."""
         if not self.cfg.MODEL.BACKBONE.CE_LOC:
             return None
-        return generate_mask_cond(self.cfg, 1, self.device, self.template_box_in_crop(box, resize_factor))
+        mask = generate_mask_cond(self.cfg, 1, self.device, self.template_box_in_crop(box, resize_factor))
+        if self.cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE in ("CTR_POINT", "CTR_REC"):
+            return ce_template_index(mask)
+        return mask
 
     def forward_network(self, search: torch.Tensor) -> Dict[str, Any]:
         """One forward pass on the normalised search crop ``(1, 3, S, S)`` with the stored template."""

@@ -210,6 +210,29 @@ def time_tracker(tracker, frames: Sequence[np.ndarray], init_box: Sequence[float
     return 1000.0 * len(stats.times_ms) / sum(stats.times_ms), stats
 
 
+def count_track_ops(tracker, frame: np.ndarray) -> int:
+    """aten operations dispatched by one ``tracker.track(frame)`` call (the tracker already initialised).
+
+    On a GPU at batch 1 every operation is roughly one kernel launch, so this is a device-free proxy of the
+    per-frame launch overhead (a captured CUDA graph replays its operations with one launch).
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    counter = _Count()
+    with torch.no_grad(), counter:
+        tracker.track(frame)
+    return counter.n
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
