@@ -109,3 +109,25 @@ def test_crop_image_for_debug_views(frames):
     patch, _, _ = sample_target(image, [50.0, 60.0, 40.0, 30.0], 2.0, output_sz=96)
     assert arr.shape == patch.shape and arr.dtype == np.uint8
     assert np.abs(arr.astype(int) - patch.astype(int)).max() <= 1
+
+
+def test_scale_crop_boxes_rounds_as_torch_on_each_device():
+    """CPU: torch's float32 division; CUDA: torch multiplies by the float32 reciprocal of a Python-number
+    divisor (div_true_kernel_cuda), emulated here with explicit float32 ops on the CPU."""
+    import numpy as np
+    import torch
+
+    from lib.utils.crop import scale_crop_boxes
+
+    rng = np.random.default_rng(0)
+    boxes = rng.random((4000, 4), dtype=np.float32)
+    factors = rng.uniform(0.3, 6.0, size=4000)
+    cpu = np.stack([scale_crop_boxes(b, 256, f, "cpu") for b, f in zip(boxes, factors)])
+    cuda = np.stack([scale_crop_boxes(b, 256, f, "cuda") for b, f in zip(boxes, factors)])
+    t = torch.from_numpy(boxes)
+    f32 = torch.tensor(factors, dtype=torch.float32).view(-1, 1)
+    want_cpu = torch.stack([t[i] * 256 / float(factors[i]) for i in range(len(factors))]).numpy()
+    want_cuda = ((t * 256) * (torch.ones_like(f32) / f32)).numpy()
+    assert np.array_equal(cpu, want_cpu)
+    assert np.array_equal(cuda, want_cuda)
+    assert 0 < np.count_nonzero(cpu != cuda) < cpu.size // 2  # the two roundings differ by 1 ulp now and then

@@ -22,6 +22,7 @@ __all__ = [
     "sample_target",
     "transform_image_to_crop",
     "map_box_back",
+    "scale_crop_boxes",
     "clip_box",
     "hann1d",
     "hann2d",
@@ -144,6 +145,32 @@ def transform_image_to_crop(
     box_out_wh = box_in[2:4] * resize_factor
     box_out = torch.cat((box_out_center - 0.5 * box_out_wh, box_out_wh))
     return box_out / crop_sz[0] if normalize else box_out
+
+
+def scale_crop_boxes(boxes_norm: np.ndarray, search_size: int, resize_factor: float,
+                     device_type: str = "cpu") -> np.ndarray:
+    """``boxes_norm * search_size / resize_factor`` in float32, rounded as torch rounds it on ``device_type``.
+
+    The official trackers compute this on the network's device (``pred_boxes * search_size / resize_factor``
+    on a float32 tensor with Python-number operands). torch's CPU kernel divides; its CUDA kernel multiplies
+    by the float32 reciprocal of the divisor (``div_true_kernel_cuda``: a CPU-scalar divisor becomes
+    ``a * (1 / b)``), which differs from the quotient by one unit in the last place for some values. One ulp
+    of a box moves a crop edge across a rounding boundary now and then, and the trajectories part; so the
+    host arithmetic follows the device the network runs on, bit for bit.
+
+    Args:
+        boxes_norm: ``(..., 4)`` boxes normalised to the search crop (any format), float32.
+        search_size: search-region side in crop pixels.
+        resize_factor: crop pixels per image pixel (:func:`sample_target`).
+        device_type: ``'cpu'``, ``'cuda'``, ... (``torch.device(dev).type``).
+    Returns:
+        float32 array of ``boxes_norm``'s shape, in image-scale pixels.
+    """
+    scaled = np.asarray(boxes_norm, dtype=np.float32) * np.float32(search_size)
+    factor = np.float32(resize_factor)
+    if device_type == "cuda":
+        return scaled * (np.float32(1.0) / factor)
+    return scaled / factor
 
 
 def map_box_back(pred_box_cxcywh: Sequence[float], prev_state_xywh: Sequence[float], search_size: int,

@@ -16,7 +16,7 @@ import torch
 from lib.models import build_network
 from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, hann2d, map_box_back, transform_image_to_crop
+from lib.utils.crop import clip_box, hann2d, map_box_back, scale_crop_boxes, transform_image_to_crop
 from lib.utils.misc import autocast_context
 from lib.vis.draw import hstack_images
 
@@ -225,10 +225,12 @@ class OSTrackTracker(BaseTracker):
         boxes_norm = outputs["boxes_norm"]
         if isinstance(boxes_norm, torch.Tensor):  # not pre-read by postprocess_batch
             boxes_norm = boxes_norm.detach().tolist()
-        # float32 host arithmetic, bit for bit the official torch float32 ops (mean over queries, * S, / factor)
+        # float32 host arithmetic, bit for bit the official torch float32 ops on the network's device (mean over
+        # queries, * S, / factor: scale_crop_boxes rounds the division as that device does)
         pred_boxes = np.asarray(boxes_norm, dtype=np.float32).reshape(-1, 4)
-        scale, factor = np.float32(self.search_size), np.float32(resize_factor)
-        pred_box = (pred_boxes.mean(axis=0, dtype=np.float32) * scale / factor).tolist()  # cxcywh, crop-relative
+        device_type = torch.device(self.device).type
+        pred_box = scale_crop_boxes(pred_boxes.mean(axis=0, dtype=np.float32), self.search_size, resize_factor,
+                                    device_type).tolist()  # cxcywh, crop-relative
         self.state = clip_box(map_box_back(pred_box, prev_state, self.search_size, resize_factor), H, W, margin=10)
 
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
@@ -236,7 +238,7 @@ class OSTrackTracker(BaseTracker):
                              outputs["response"], outputs)
         result: Dict[str, Any] = {"target_bbox": self.state}
         if self.save_all_boxes:
-            boxes = (pred_boxes * scale / factor).tolist()
+            boxes = scale_crop_boxes(pred_boxes, self.search_size, resize_factor, device_type).tolist()
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
