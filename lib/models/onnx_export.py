@@ -280,7 +280,9 @@ class OnnxStep:
         export: False: never export, only use files listed in the manifest (``--onnx_dir`` of ready files).
         manifest_info: extra fields for the manifest (config, checkpoint hash, script).
         verify: also run ``fn`` in PyTorch on every call and keep the largest errors per output in
-            :attr:`errors` (``{name: (max abs, max rel)}``); for tests and ``export_onnx.py`` checks.
+            :attr:`errors` (``{name: (max abs, max rel, tolerance ratio)}``: rel = ``|a - e| / max(|e|, 1e-5)``,
+            ratio = ``max |a - e| / (1e-5 + 1e-4 |e|)``, <= 1 within rtol 1e-4 / atol 1e-5); for tests and
+            ``export_onnx.py`` checks.
 
     Calling it like ``fn`` returns ``fn``'s result structure with CPU tensors moved to the device of the
     first tensor argument.
@@ -307,7 +309,7 @@ class OnnxStep:
         self.opset = int(opset)
         self.signature = inspect.signature(fn)
         self._sessions: Dict[str, _Session] = {}
-        self.errors: Dict[str, Tuple[float, float]] = {}
+        self.errors: Dict[str, Tuple[float, float, float]] = {}
 
     # -- flattening --------------------------------------------------------------------------------------
     def _flatten(self, args, kwargs):
@@ -388,7 +390,13 @@ class OnnxStep:
         session = self._sessions.get(key)
         if session is not None:
             return session
-        entry = next((e for e in read_manifest(self.directory).get("files", []) if e.get("key") == key
+        manifest = read_manifest(self.directory)
+        for field in ("script", "config_text", "checkpoint_sha256"):
+            if field in manifest and field in self.manifest_info and manifest[field] != self.manifest_info[field]:
+                raise OnnxExportError(
+                    f"'{self.directory}' holds ONNX files of another network ({field} differs: "
+                    f"{str(manifest[field])[:80]!r}); use an empty folder or the files of this config and checkpoint")
+        entry = next((e for e in manifest.get("files", []) if e.get("key") == key
                       and os.path.isfile(os.path.join(self.directory, e["file"]))), None)
         if entry is None:
             if not self.export:
@@ -416,10 +424,12 @@ class OnnxStep:
         for name, a, e in zip(out_names, outs, ref):
             a64, e64 = a.double().cpu(), e.detach().double().cpu()
             diff = (a64 - e64).abs()
-            err = (float(diff.max()) if diff.numel() else 0.0,
-                   float((diff / e64.abs().clamp_min(1e-5)).max()) if diff.numel() else 0.0)
-            old = self.errors.get(name, (0.0, 0.0))
-            self.errors[name] = (max(old[0], err[0]), max(old[1], err[1]))
+            if not diff.numel():
+                continue
+            err = (float(diff.max()), float((diff / e64.abs().clamp_min(1e-5)).max()),
+                   float((diff / (1e-5 + 1e-4 * e64.abs())).max()))
+            old = self.errors.get(name, (0.0, 0.0, 0.0))
+            self.errors[name] = tuple(max(o, e) for o, e in zip(old, err))
 
     def files(self) -> List[Dict[str, Any]]:
         """Manifest entries of the files this step has used so far."""
