@@ -134,13 +134,18 @@ def check_backend(params: "TrackerParams") -> str:
     """``params.extra['backend']`` (default ``pytorch``), checked.
 
     Raises:
-        ValueError: an unknown backend, or ``onnxruntime`` with ``precision`` other than fp32 or with
-            ``compile`` / ``cuda_graph``.
+        ValueError: an unknown backend, or ``onnxruntime`` without the onnx / onnxruntime packages, with
+            ``precision`` other than fp32 or with ``compile`` / ``cuda_graph``.
     """
     backend = str(params.extra.get("backend") or "pytorch")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}' (expected one of {', '.join(BACKENDS)})")
     if backend == "onnxruntime":
+        from lib.models.onnx_export import onnxruntime_available
+
+        if not onnxruntime_available():
+            raise ValueError("--backend onnxruntime needs the packages 'onnx' and 'onnxruntime' "
+                             "(pip install onnx onnxruntime)")
         if params.precision != "fp32":
             raise ValueError(f"--backend onnxruntime runs the fp32 exports; --precision {params.precision} is not "
                              f"supported with it")
