@@ -220,3 +220,112 @@ def test_export_cli(tmp_path, monkeypatch, capsys):
         export_tracker_onnx("grm", "tiny_cpu", str(out))
     with pytest.raises(UserError, match="no tracker runs the configs of script 'stark_st1'"):
         export_tracker_onnx("stark_st1", "tiny_cpu", str(tmp_path / "x"), random_weights=True)
+
+
+# -- full-size parity on the official fixtures (TRACKING_ONNX_FULL=1) -------------------------------------
+FULL = {"ostrack": "vitb_256_mae_ce_32x4_ep300", "grm": "vitb_256_ep300", "stark_st": "baseline",
+        "aiatrack": "baseline", "sparsett": "sparsett_swin_got10k"}
+
+
+def _compare(report, tag, ours, official):
+    """Record (max abs, max rel) of an ONNX Runtime output against the official fixture and assert rtol 1e-4."""
+    from tests.parity_utils import max_errors
+
+    assert tuple(ours.shape) == tuple(official.shape), tag
+    report[tag] = max_errors(ours, official)
+    torch.testing.assert_close(ours.float(), official.float(), rtol=1e-4, atol=1e-5, msg=lambda m: f"{tag}: {m}")
+
+
+def _run_full(name, tracker, folder):
+    from tests.parity_utils import fill_ostrack_recipe, fill_stark_recipe, recipe_state_dict
+
+    report = {}
+    net = tracker.network
+    if name in ("ostrack", "grm"):
+        prefix = f"{name}__{FULL[name]}__"
+        inputs = torch.load(folder / f"{prefix}inputs.pt", weights_only=True)
+        outputs = torch.load(folder / f"{prefix}outputs.pt", weights_only=True)
+        net.load_state_dict(recipe_state_dict(net), strict=True)
+        step = tracker._network_step()
+        runs = {"default": {"ce_template_mask": inputs["ce_or_template_mask"]}} if name == "ostrack" else {
+            tag: {"template_mask": inputs["ce_or_template_mask"], "threshold": t}
+            for tag, t in (("threshold_0", 0.0), ("threshold_0.4", 0.4))}
+        for tag, extra in runs.items():
+            out = step({"template": inputs["template"], "search": inputs["search"], **extra})
+            ref = outputs[tag]
+            if name == "ostrack":
+                for stage, (mine, theirs) in enumerate(zip(out["removed_indexes_s"], ref["removed_indexes_s"])):
+                    assert set(mine[0].long().tolist()) == set(theirs[0].long().tolist()), f"CE stage {stage} set"
+                    assert mine.long().tolist() == theirs.long().tolist(), f"CE stage {stage} order"
+                    report[f"{tag}/removed_indexes_s.{stage}"] = (0.0, 0.0)
+            for key in ("pred_boxes", "score_map", "size_map", "offset_map") + (("backbone_feat",) if name == "ostrack"
+                                                                                 else ()):
+                _compare(report, f"forward.onnx {tag}/{key}", out[key], ref[key])
+    elif name == "stark_st":
+        inputs = torch.load(folder / "stark_st50_inputs.pt", weights_only=True)
+        expected = torch.load(folder / "stark_st50_outputs.pt", weights_only=True)
+        fill_stark_recipe(net)
+        template = tracker.onnx_step(net.forward_backbone, "template")
+        z0 = template(NestedTensor(inputs["template0"], inputs["template_mask"]))
+        z1 = template(NestedTensor(inputs["template1"], inputs["template_mask"]))
+        _compare(report, "template.onnx feat (template0_feat)", z0["feat"], expected["template0_feat"])
+        out = tracker.accelerated(tracker._search_step, "search backbone + transformer")(
+            inputs["search"], inputs["search_mask"], [z0, z1])
+        _compare(report, "search.onnx pred_boxes", out["pred_boxes"], expected["pred_boxes_cxcywh_norm"])
+        _compare(report, "search.onnx pred_logits", out["pred_logits"], expected["pred_logits"])
+    elif name == "aiatrack":
+        refs = torch.load(folder / "aiatrack_inputs_references.pt", weights_only=True)["references"]
+        inp = torch.load(folder / "aiatrack_inputs_search.pt", weights_only=True)
+        expected = torch.load(folder / "aiatrack_outputs.pt", weights_only=True)
+        fill_stark_recipe(net)
+        backbone = tracker.onnx_step(net.forward_backbone, "reference_backbone")
+        encoder = tracker.onnx_step(net.transformer.run_encoder, "reference_encoder")
+        no_pad = torch.zeros(1, 320, 320, dtype=torch.bool)
+        mems, embs, poss, msks = [], [], [], []
+        for i in range(refs.shape[0]):
+            d = backbone(NestedTensor(refs[i:i + 1], no_pad))
+            mems.append(encoder(d["feat"], d["mask"], d["pos"], d["inr"]))
+            embs.append(tracker._embedding(inp["reference_boxes_xywh_norm"][i]))
+            poss.append(d["inr"])
+            msks.append(d["mask"])
+        out_dict, coord, pred_iou, search_mem, _, _ = tracker.accelerated(
+            tracker._search_step, "search encoding + decoding + heads")(inp["search"], inp["mask"], mems, embs, poss, msks)
+        _compare(report, "search.onnx pred_boxes", out_dict["pred_boxes"], expected["pred_boxes_cxcywh_norm"])
+        _compare(report, "search.onnx coord_in_crop", coord, expected["coord_in_crop_xywh_norm"])
+        _compare(report, "search.onnx pred_iou", pred_iou["pred_iou"], expected["pred_iou_for_pred_box"])
+        _compare(report, "search.onnx search_mem", search_mem, expected["search_memory"])
+    elif name == "sparsett":
+        inputs = torch.load(folder / "sparsett__got10k__inputs.pt", weights_only=True)
+        ref = torch.load(folder / "sparsett__got10k__outputs.pt", weights_only=True)["recipe_const_buffers"]
+        own = net.state_dict()
+        const = (lambda k: k.endswith(".relative_position_index") or k == "head.fm_ctr")
+        net.load_state_dict({k: own[k] if const(k) else v for k, v in fill_ostrack_recipe(own).items()}, strict=True)
+        feats = tracker.onnx_step(tracker._feature_step, "feature")(inputs["template"])
+        _compare(report, "feature.onnx enc_output", feats[0], ref["enc_output"])
+        score, bbox, extra = tracker.accelerated(tracker._search_step, "phase 'track'")(inputs["search"], feats)
+        _compare(report, "track.onnx score", score, ref["score"])
+        _compare(report, "track.onnx bbox", bbox, ref["bbox"])
+        _compare(report, "track.onnx cls_fc", extra["cls_fc"], ref["cls_fc_logits"])
+        _compare(report, "track.onnx cls_conv", extra["cls_conv"], ref["cls_conv_logits"])
+    return report
+
+
+@pytest.mark.skipif(os.environ.get("TRACKING_ONNX_FULL") != "1",
+                    reason="full-size ONNX exports take minutes on 2 cores: set TRACKING_ONNX_FULL=1")
+@pytest.mark.parametrize("name", sorted(FULL))
+def test_full_fixture_parity(name, tmp_path):
+    folder = need_shared("reference", "parity")
+    tracker = get_tracker_class(name)(TrackerParams.create(
+        name, FULL[name], require_checkpoint=False, device="cpu", backend="onnxruntime", onnx_dir=str(tmp_path),
+        onnx_verify=True), "otb")
+    with torch.no_grad():
+        report = _run_full(name, tracker, folder)
+    print(f"\n[{name} {FULL[name]}] ONNX Runtime vs the official fixture: max abs / max rel (|a-e| / max(|e|, 1e-5))")
+    for tag, (abs_err, rel_err) in report.items():
+        print(f"  {tag:<45} {abs_err:.3e} / {rel_err:.3e}")
+    print(f"[{name}] ONNX Runtime vs our PyTorch on the same inputs: max abs / max rel / |a-e|/(1e-5+1e-4|e|)")
+    for step_name, step in _onnx_steps(tracker).items():
+        files = ",".join(e["file"] for e in step.files())
+        for out, (abs_err, rel_err, ratio) in step.errors.items():
+            print(f"  {files + ' ' + out:<45} {abs_err:.3e} / {rel_err:.3e} / {ratio:.3f}")
+            assert ratio <= 1.0, f"{step_name} {out}"
