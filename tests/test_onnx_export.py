@@ -305,8 +305,8 @@ def _run_full(name, tracker, folder):
         score, bbox, extra = tracker.accelerated(tracker._search_step, "phase 'track'")(inputs["search"], feats)
         _compare(report, "track.onnx score", score, ref["score"])
         _compare(report, "track.onnx bbox", bbox, ref["bbox"])
-        _compare(report, "track.onnx cls_fc", extra["cls_fc"], ref["cls_fc_logits"])
-        _compare(report, "track.onnx cls_conv", extra["cls_conv"], ref["cls_conv_logits"])
+        _compare(report, "track.onnx cls_fc (sigmoid)", extra["cls_fc"], ref["cls_fc_logits"].sigmoid())
+        _compare(report, "track.onnx cls_conv (sigmoid)", extra["cls_conv"], ref["cls_conv_logits"].sigmoid())
     return report
 
 
