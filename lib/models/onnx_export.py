@@ -211,6 +211,34 @@ def _write_manifest(directory: str, manifest: Dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+class _folder_lock:
+    """Exclusive lock on ``<directory>/.lock`` (``fcntl.flock``; a no-op where fcntl is missing)."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.handle = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+
+            os.makedirs(self.directory, exist_ok=True)
+            self.handle = open(os.path.join(self.directory, ".lock"), "a")
+        except (ImportError, OSError):  # not POSIX, or a read-only folder of ready files: nothing to export
+            self.handle = None
+            return self
+        fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            import fcntl
+
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            self.handle.close()
+        return False
+
+
 class _FlatStep(nn.Module):
     """``forward(*tensors)``: rebuild the step's arguments from the tensor leaves (constants in place),
     call it and return its tensor leaves. ``owner`` (the network) is a child, so the exporter's eval /
@@ -390,6 +418,19 @@ class OnnxStep:
         session = self._sessions.get(key)
         if session is not None:
             return session
+        with _folder_lock(self.directory):  # worker processes sharing a cache folder export each file once
+            entry = self._entry(key, names, tensors, consts)
+            if entry is None:
+                entry = self._export(spec, leaves, tensor_pos, tensors, names, consts, key)
+        session = self._sessions[key] = _Session(entry, self.directory, self.threads)
+        return session
+
+    def _entry(self, key, names, tensors, consts) -> Optional[Dict[str, Any]]:
+        """The manifest entry of a file that fits the call (None: export one).
+
+        Raises:
+            OnnxExportError: the folder holds another network's files, or none fits and ``export`` is False.
+        """
         manifest = read_manifest(self.directory)
         for field in ("script", "config_text", "checkpoint_sha256"):
             if field in manifest and field in self.manifest_info and manifest[field] != self.manifest_info[field]:
@@ -398,14 +439,11 @@ class OnnxStep:
                     f"{str(manifest[field])[:80]!r}); use an empty folder or the files of this config and checkpoint")
         entry = next((e for e in manifest.get("files", []) if e.get("key") == key
                       and os.path.isfile(os.path.join(self.directory, e["file"]))), None)
-        if entry is None:
-            if not self.export:
-                shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
-                raise OnnxExportError(f"no ONNX file in '{self.directory}' fits step '{self.name}' with inputs "
-                                      f"{shapes} and constants {consts}; export it with tracking/export_onnx.py")
-            entry = self._export(spec, leaves, tensor_pos, tensors, names, consts, key)
-        session = self._sessions[key] = _Session(entry, self.directory, self.threads)
-        return session
+        if entry is None and not self.export:
+            shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
+            raise OnnxExportError(f"no ONNX file in '{self.directory}' fits step '{self.name}' with inputs "
+                                  f"{shapes} and constants {consts}; export it with tracking/export_onnx.py")
+        return entry
 
     # -- call ------------------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
