@@ -134,6 +134,21 @@ def test_files_are_reused_and_a_folder_of_another_network_is_refused(tmp_path):
         other(img)
 
 
+def test_export_keeps_every_module_in_its_mode(tmp_path):
+    """A wrapper in train mode around a network in eval mode (profile_model's StepModule): the export runs in
+    eval mode and leaves each module as it was (BatchNorm on batch 1 fails in train mode)."""
+    from lib.models.profiling import StepModule
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.BatchNorm2d(4)).eval()
+    wrapper = StepModule(net, lambda model, x: model(x))
+    assert wrapper.training and not net.training
+    step = OnnxStep(wrapper, "wrapped", str(tmp_path), owner=wrapper, verify=True)
+    out = step(torch.randn(1, 3, 8, 8))
+    assert out.shape == (1, 4, 1, 1) and step.errors["output"][2] <= 1
+    assert wrapper.training and not any(m.training for m in net.modules())
+
+
 def test_backend_checks():
     params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, backend="onnxruntime")
     assert check_backend(params) == "onnxruntime"

@@ -370,33 +370,37 @@ class OnnxStep:
         const_leaves = [None if i in set(tensor_pos) else v for i, v in enumerate(leaves)]
         flat = _FlatStep(self.fn, self.owner, self.signature, spec, const_leaves, tensor_pos)
         cpu_inputs = tuple(t.detach().cpu() for t in tensors)
-        was_training = self.owner.training if self.owner is not None else False
-        flat.eval()
-        with torch.no_grad():
-            flat(*cpu_inputs)  # the result structure, and names of the outputs
-        out_names = _output_names(flat.result, flat.out_paths, self.declared_outputs)
-        out_spec = flat.out_spec
-        clash = set(out_names) & set(names)
-        if clash:
-            out_names = [f"out.{n}" if n in clash else n for n in out_names]
+        modes = {m: m.training for m in flat.modules()}  # restored exactly afterwards (export runs in eval)
         path = os.path.join(self.directory, file)
         tmp = path + ".tmp"
         try:
+            flat.eval()
+            with torch.no_grad():
+                flat(*cpu_inputs)  # the result structure, and names of the outputs
+            out_names = _output_names(flat.result, flat.out_paths, self.declared_outputs)
+            out_spec = flat.out_spec
+            clash = set(out_names) & set(names)
+            if clash:
+                out_names = [f"out.{n}" if n in clash else n for n in out_names]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings: shapes are static by design
                 torch.onnx.export(flat, cpu_inputs, tmp, input_names=names, output_names=out_names,
                                   opset_version=self.opset, dynamo=False, do_constant_folding=True)
+            flat.eval()  # the exporter restores the wrapper's own mode onto every module
+            with torch.no_grad():
+                outs = flat(*cpu_inputs)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
         finally:
-            flat.eval()  # the exporter restores the wrapper's mode onto the network: put it back
-            if self.owner is not None:
-                self.owner.train(was_training)
+            for module, training in modes.items():
+                module.training = training
         os.replace(tmp, path)
         import onnx
 
         model = onnx.load(path, load_external_data=False)
         graph_inputs = {i.name for i in model.graph.input}
-        with torch.no_grad():
-            outs = flat(*cpu_inputs)
         entry = {
             "file": file, "step": self.name, "key": key,
             "inputs": [{"name": n, "shape": list(t.shape), "dtype": _dtype_name(t), "used": n in graph_inputs}
