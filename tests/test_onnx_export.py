@@ -350,3 +350,32 @@ def test_full_fixture_parity(name, tmp_path):
                 assert abs_err <= 1e-4, f"{step_name} {out}"
             else:
                 assert ratio <= 1.0, f"{step_name} {out}"
+
+
+def test_run_tracker_with_the_onnxruntime_backend(tmp_path, monkeypatch):
+    """``tracking/test.py --backend onnxruntime``'s path: the exports go to the cache folder of config +
+    checkpoint, and the result file equals the PyTorch backend's; a backend the run cannot use stops it before
+    any sequence."""
+    from lib.test.evaluation.running import SetupError, run_tracker
+
+    otb = need_shared("data", "otb")
+    monkeypatch.setenv("TRACKING_ONNX_CACHE", str(tmp_path / "cache"))
+    net = build_network("stark_s", "tiny_cpu")
+    _fill_parameters(net)
+    checkpoint = tmp_path / "STARKS_ep0020.pth.tar"
+    torch.save({"net": net.state_dict(), "net_type": "STARKS"}, checkpoint)
+    files = {}
+    for run_id, backend in ((1, "pytorch"), (2, "onnxruntime")):
+        (result,) = run_tracker("stark_s", "tiny_cpu", dataset_name="otb", sequence="Football1", run_id=run_id,
+                                checkpoint=str(checkpoint), device="cpu", dataset_path=str(otb), progress=False,
+                                results_path=str(tmp_path / "results"), backend=backend)
+        assert result.status == "done", result.error
+        files[backend] = (tmp_path / "results" / "stark_s" / f"tiny_cpu_{run_id:03d}" / "Football1.txt").read_text()
+    assert files["onnxruntime"] == files["pytorch"] and len(files["pytorch"].splitlines()) == 74
+    (cache,) = (tmp_path / "cache").iterdir()
+    assert cache.name.startswith("stark_s__tiny_cpu__")
+    assert sorted(p.name for p in cache.glob("*.onnx")) == ["search.onnx", "template.onnx"]
+    with pytest.raises(SetupError, match="--precision bf16 is not supported"):
+        run_tracker("stark_s", "tiny_cpu", dataset_name="otb", sequence="Football1", checkpoint=str(checkpoint),
+                    dataset_path=str(otb), results_path=str(tmp_path / "results"), backend="onnxruntime",
+                    precision="bf16")
