@@ -43,7 +43,7 @@ from lib.utils.errors import UserError
 from lib.utils.misc import NestedTensor
 
 __all__ = ["OPSET", "OnnxStep", "OnnxExportError", "weights_key", "file_sha256", "read_manifest",
-           "default_cache_dir", "step_file_stem", "onnxruntime_available"]
+           "default_cache_dir", "step_file_stem", "onnxruntime_available", "write_manifest"]
 
 #: ONNX opset of every export (>= 17: LayerNormalization as one node).
 OPSET = 17
@@ -145,10 +145,6 @@ def _output_names(result: Any, paths: List[Sequence[Any]], declared: Optional[Se
     return _unique(names, full)
 
 
-_NP_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
-              "tensor(int32)": np.int32, "tensor(bool)": np.bool_, "tensor(float16)": np.float16}
-
-
 def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).replace("torch.", "")
 
@@ -203,7 +199,8 @@ def read_manifest(directory: str) -> Dict[str, Any]:
         raise OnnxExportError(f"{path}: not a readable export manifest ({exc})") from exc
 
 
-def _write_manifest(directory: str, manifest: Dict[str, Any]) -> None:
+def write_manifest(directory: str, manifest: Dict[str, Any]) -> None:
+    """Write ``manifest.json`` into ``directory`` atomically (temporary file, then rename)."""
     path = os.path.join(directory, MANIFEST)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -384,8 +381,10 @@ class OnnxStep:
                 out_names = [f"out.{n}" if n in clash else n for n in out_names]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings: shapes are static by design
+                # the TorchScript exporter (torch < 2.5 has no `dynamo` argument and uses it anyway)
+                legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
                 torch.onnx.export(flat, cpu_inputs, tmp, input_names=names, output_names=out_names,
-                                  opset_version=self.opset, dynamo=False, do_constant_folding=True)
+                                  opset_version=self.opset, do_constant_folding=True, **legacy)
             flat.eval()  # the exporter restores the wrapper's own mode onto every module
             with torch.no_grad():
                 outs = flat(*cpu_inputs)
@@ -415,7 +414,7 @@ class OnnxStep:
         manifest.update({"opset": self.opset, "torch": torch.__version__, "onnx": onnx.__version__})
         manifest.update(self.manifest_info)
         manifest["files"] = [e for e in manifest.get("files", []) if e["file"] != file] + [entry]
-        _write_manifest(self.directory, manifest)
+        write_manifest(self.directory, manifest)
         return entry
 
     def _session(self, spec, leaves, tensor_pos, tensors, names, consts, key) -> _Session:

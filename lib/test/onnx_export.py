@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
-from lib.models.onnx_export import OnnxExportError, read_manifest, _write_manifest
+from lib.models.onnx_export import OnnxExportError, read_manifest, write_manifest
 from lib.utils.errors import UserError
 
 __all__ = ["export_tracker_onnx", "tracker_for_script", "synthetic_sequence"]
@@ -111,5 +111,5 @@ def export_tracker_onnx(script: str, config: str, output: str, checkpoint: Optio
         if entry["file"] in errors:
             entry["parity_vs_pytorch"] = errors[entry["file"]]
     manifest.update({"tracker": name, "dataset": dataset, "random_weights": checkpoint is None})
-    _write_manifest(output, manifest)
+    write_manifest(output, manifest)
     return manifest
