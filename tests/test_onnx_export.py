@@ -233,6 +233,12 @@ def test_export_cli(tmp_path, monkeypatch, capsys):
         export_tracker_onnx("grm", "tiny_cpu", str(out), checkpoint=str(tmp_path / "missing.pth"))
     with pytest.raises(UserError, match="--checkpoint PATH"):
         export_tracker_onnx("grm", "tiny_cpu", str(out))
+    with pytest.raises(UserError, match="config 'nope' of script 'grm' not found"):
+        export_tracker_onnx("grm", "nope", str(out), random_weights=True)
+    wrong = tmp_path / "stark.pth.tar"
+    torch.save({"net": build_network("stark_s", "tiny_cpu").state_dict()}, wrong)
+    with pytest.raises(UserError, match="stark.pth.tar"):  # another network's checkpoint
+        export_tracker_onnx("grm", "tiny_cpu", str(tmp_path / "y"), checkpoint=str(wrong))
     with pytest.raises(UserError, match="no tracker runs the configs of script 'stark_st1'"):
         export_tracker_onnx("stark_st1", "tiny_cpu", str(tmp_path / "x"), random_weights=True)
 

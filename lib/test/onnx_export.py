@@ -90,10 +90,16 @@ def export_tracker_onnx(script: str, config: str, output: str, checkpoint: Optio
     if int(frames) < 1:
         raise UserError(f"frames must be >= 1, got {frames}")
     name = tracker_for_script(script)
-    params = TrackerParams.create(name, config, checkpoint=checkpoint, device="cpu", require_checkpoint=False,
-                                  backend="onnxruntime", onnx_dir=os.path.abspath(output), onnx_verify=True,
-                                  onnx_threads=threads)
-    tracker = get_tracker_class(name)(params, dataset)
+    from lib.config import ConfigError
+    from lib.utils.checkpoint import CheckpointError
+
+    try:  # a config that does not exist or does not validate, a checkpoint that does not fit: the user's input
+        params = TrackerParams.create(name, config, checkpoint=checkpoint, device="cpu", require_checkpoint=False,
+                                      backend="onnxruntime", onnx_dir=os.path.abspath(output), onnx_verify=True,
+                                      onnx_threads=threads)
+        tracker = get_tracker_class(name)(params, dataset)
+    except (FileNotFoundError, ConfigError, CheckpointError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
     images, box = synthetic_sequence(int(frames))
     with torch.no_grad():
         tracker.initialize(images[0], {"init_bbox": box})
