@@ -32,6 +32,7 @@ import os
 import re
 import tempfile
 import warnings
+from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -159,13 +160,20 @@ def _constant(value: Any) -> Any:
                           f"(only tensors and bool/int/float/str constants)")
 
 
+_SHA256_MEMO: Dict[Tuple[str, int, int], str] = {}
+
+
 def file_sha256(path: str, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file (remembered per process for an unchanged file: trackers are built per sequence)."""
+    st = os.stat(path)
+    memo_key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    if memo_key not in _SHA256_MEMO:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(chunk), b""):
+                digest.update(block)
+        _SHA256_MEMO[memo_key] = digest.hexdigest()
+    return _SHA256_MEMO[memo_key]
 
 
 def weights_key(config_text: str, checkpoint_sha256: str) -> str:
@@ -289,6 +297,25 @@ class _Session:
 
     def run(self, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
         return self.session.run(self.output_names, {k: feeds[k] for k in self.graph_inputs})
+
+
+_SESSIONS: "OrderedDict[Tuple[str, int, int, str], _Session]" = OrderedDict()
+#: sessions kept per process (the newest ones; a tracker's steps are 1 to 4 files)
+MAX_CACHED_SESSIONS = 8
+
+
+def _cached_session(entry: Dict[str, Any], directory: str, threads: int) -> _Session:
+    """One ONNX Runtime session per file, thread count and entry per process (the trackers of a run, built per
+    sequence, share them); at most :data:`MAX_CACHED_SESSIONS` are kept."""
+    path = os.path.realpath(os.path.join(directory, entry["file"]))
+    key = (path, os.stat(path).st_mtime_ns, int(threads), entry["key"])
+    if key in _SESSIONS:
+        _SESSIONS.move_to_end(key)
+    else:
+        _SESSIONS[key] = _Session(entry, directory, threads)
+        while len(_SESSIONS) > MAX_CACHED_SESSIONS:
+            _SESSIONS.popitem(last=False)
+    return _SESSIONS[key]
 
 
 class OnnxStep:
@@ -425,7 +452,7 @@ class OnnxStep:
             entry = self._entry(key, names, tensors, consts)
             if entry is None:
                 entry = self._export(spec, leaves, tensor_pos, tensors, names, consts, key)
-        session = self._sessions[key] = _Session(entry, self.directory, self.threads)
+        session = self._sessions[key] = _cached_session(entry, self.directory, self.threads)
         return session
 
     def _entry(self, key, names, tensors, consts) -> Optional[Dict[str, Any]]:
