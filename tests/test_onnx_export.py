@@ -149,6 +149,19 @@ def test_export_keeps_every_module_in_its_mode(tmp_path):
     assert wrapper.training and not any(m.training for m in net.modules())
 
 
+def test_verify_treats_index_lists_in_another_order_as_equal(tmp_path):
+    """Candidate elimination's removed indices sorted by exactly tied scores may come in another order from
+    ONNX Runtime's TopK than from torch.sort: the same values in another order count as equal (and are listed);
+    other values do not."""
+    ref = torch.tensor([[5.0, 2.0, 9.0, 1.0]])
+    step = OnnxStep(lambda x: {"removed": ref, "maps": x}, "idx", str(tmp_path), verify=True)
+    x = torch.ones(1, 2)
+    step._compare((x,), {}, [torch.tensor([[2.0, 5.0, 9.0, 1.0]]), x], ["removed", "maps"])
+    assert step.errors["removed"] == (0.0, 0.0, 0.0) and step.reordered == {"removed"}
+    step._compare((x,), {}, [torch.tensor([[2.0, 5.0, 9.0, 3.0]]), x + 0.5], ["removed", "maps"])
+    assert step.errors["removed"][0] == 3.0 and step.errors["maps"][0] == 0.5  # |[2, 5, 9, 3] - [5, 2, 9, 1]|
+
+
 def test_backend_checks():
     params = TrackerParams.create("stark_s", "tiny_cpu", require_checkpoint=False, backend="onnxruntime")
     assert check_backend(params) == "onnxruntime"

@@ -42,12 +42,12 @@ def tracker_for_script(script: str) -> str:
 
 
 def synthetic_sequence(frames: int, size=(360, 480), seed: int = 0):
-    """``frames + 1`` RGB uint8 frames ``(H, W, 3)`` of smooth noise with a bright square drifting right, and
-    its first box (xywh pixels)."""
+    """``frames + 1`` RGB uint8 frames ``(H, W, 3)`` of pixel noise with a bright square drifting right, and
+    its first box (xywh pixels). Every patch differs and the crops stay inside the frame, so no two tokens are
+    equal (equal tokens tie in candidate elimination's sort, whose order among ties is the runtime's choice)."""
     rng = np.random.default_rng(seed)
     H, W = size
-    base = (rng.random((H // 8, W // 8, 3)) * 200).astype(np.float32)
-    base = np.kron(base, np.ones((8, 8, 1), np.float32))
+    base = (rng.random((H, W, 3)) * 200).astype(np.float32)
     images = []
     for k in range(frames + 1):
         img = base.copy()
@@ -105,17 +105,19 @@ def export_tracker_onnx(script: str, config: str, output: str, checkpoint: Optio
         tracker.initialize(images[0], {"init_bbox": box})
         for image in images[1:]:
             tracker.track(image)
-    errors = {}
+    errors, reordered = {}, {}
     for key, step in tracker._shared_steps.items():
         if key.startswith("onnx:"):
             for entry in step.files():
                 errors[entry["file"]] = {n: list(v) for n, v in step.errors.items()}
+                reordered[entry["file"]] = sorted(step.reordered)
     manifest = read_manifest(output)
     if not manifest.get("files"):
         raise OnnxExportError(f"tracker '{name}' called no network step: nothing was exported")
     for entry in manifest["files"]:
         if entry["file"] in errors:
             entry["parity_vs_pytorch"] = errors[entry["file"]]
+            entry["same_indices_other_order"] = reordered[entry["file"]]
     manifest.update({"tracker": name, "dataset": dataset, "random_weights": checkpoint is None})
     write_manifest(output, manifest)
     return manifest
