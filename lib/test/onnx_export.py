@@ -42,9 +42,10 @@ def tracker_for_script(script: str) -> str:
 
 
 def synthetic_sequence(frames: int, size=(360, 480), seed: int = 0):
-    """``frames + 1`` RGB uint8 frames ``(H, W, 3)`` of pixel noise with a bright square drifting right, and
-    its first box (xywh pixels). Every patch differs and the crops stay inside the frame, so no two tokens are
-    equal (equal tokens tie in candidate elimination's sort, whose order among ties is the runtime's choice)."""
+    """``frames + 1`` RGB uint8 frames ``(H, W, 3)`` of pixel noise with a bright textured square drifting right,
+    and its first box (xywh pixels). Every patch differs and the crops stay inside the frame, so no two tokens are
+    equal even where the position embeddings are zero (random weights): equal tokens tie in candidate
+    elimination's sort, and which tied token is kept is the runtime's choice."""
     rng = np.random.default_rng(seed)
     H, W = size
     base = (rng.random((H, W, 3)) * 200).astype(np.float32)
@@ -52,7 +53,7 @@ def synthetic_sequence(frames: int, size=(360, 480), seed: int = 0):
     for k in range(frames + 1):
         img = base.copy()
         x, y = W // 3 + 4 * k, H // 3
-        img[y:y + 60, x:x + 50] = 255
+        img[y:y + 60, x:x + 50] = 255 - 0.3 * base[y:y + 60, x:x + 50]  # a bright, textured target
         images.append(img.astype(np.uint8))
     return images, [float(W // 3), float(H // 3), 50.0, 60.0]
 
