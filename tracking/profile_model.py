@@ -23,6 +23,11 @@ excluded, as the median with the p10/p90 spread and the process CPU time (all th
     python tracking/profile_model.py --script stark_s --config baseline --threads 1 --frames 60
     python tracking/profile_model.py --script ostrack --device cuda --precision bf16 --cuda_graph
     python tracking/profile_model.py --script aiatrack --compile      # torch.compile (CPU: needs a C++ compiler)
+    python tracking/profile_model.py --script ostrack --backend onnxruntime --threads 1   # ONNX Runtime (CPU, fp32)
+
+With ``--backend onnxruntime`` the per-frame step is exported to ONNX (lib/models/onnx_export.py) and timed in
+ONNX Runtime, and the tracker runs its network steps there too; the MAC count and the once-per-sequence
+lines stay PyTorch's.
 """
 import argparse
 import datetime
@@ -79,6 +84,8 @@ def parse_args(argv=None):
                         help="capture the per-frame step into a CUDA graph (CUDA only; model and tracker)")
     parser.add_argument("--device_crop", choices=["auto", "on", "off"], default="auto",
                         help="tracker crops on the device (auto: on CUDA) or with cv2 on the host")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="who runs the per-frame step and the tracker's network steps (onnxruntime: fp32, CPU)")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     check_positive(args.iters, "--iters")
@@ -95,7 +102,28 @@ def context_line(hardware, args, precision: str) -> str:
     where = hardware.get("gpu", hardware["cpu"])
     return (f"[{where} | torch {hardware['torch']}, CUDA {hardware['cuda'].split(' ')[0]} | {precision} | "
             f"threads {torch.get_num_threads()} | batch 1 | compile {'on' if args.compile else 'off'} | "
-            f"cuda_graph {'on' if args.cuda_graph else 'off'} | load {load_average()}]")
+            f"cuda_graph {'on' if args.cuda_graph else 'off'} | backend {args.backend} | load {load_average()}]")
+
+
+def onnx_profiling_step(step, args):
+    """The per-frame step exported to ONNX (a temporary folder) and run by ONNX Runtime with torch's thread
+    count; exported here, outside the timing's inference mode.
+
+    Raises:
+        ValueError: --precision other than fp32, --compile / --cuda_graph, or a device that is not the CPU.
+    """
+    import tempfile
+
+    from lib.models.onnx_export import OnnxStep
+
+    if args.precision != "fp32" or args.compile or args.cuda_graph or resolve_device(args.device).type != "cpu":
+        raise ValueError("--backend onnxruntime profiles the fp32 export on the CPU: no --precision fp16/bf16, "
+                         "--compile, --cuda_graph or CUDA device")
+    folder = tempfile.mkdtemp(prefix="profile_onnx_")
+    module = OnnxStep(step.module, f"{args.script}_step", folder, owner=step.module, threads=torch.get_num_threads())
+    with torch.no_grad():
+        module(*step.inputs)
+    return module
 
 
 def main(argv=None):
@@ -127,8 +155,11 @@ def main(argv=None):
     for tool, value in macs.items():
         note = " (module calls only, as the official script)" if tool == "thop" else ""
         print(f"{'MACs ' + tool:>26}: {value / 1e9:.3f} G{note}")
-    module = accelerate_step(step.module, device, compile=args.compile, cuda_graph=args.cuda_graph,
-                             name=f"{args.script} profiling step")
+    if args.backend == "onnxruntime":
+        module = onnx_profiling_step(step, args)
+    else:
+        module = accelerate_step(step.module, device, compile=args.compile, cuda_graph=args.cuda_graph,
+                                 name=f"{args.script} profiling step")
     stats = time_forward(module, step.inputs, device, args.precision, warmup=max(args.warmup, 1 if (
         args.compile or args.cuda_graph) else 0), iters=args.iters)
     print(f"{'model forward latency':>26}: {stats.summary()} {context_line(hardware, args, args.precision)}")
@@ -149,7 +180,7 @@ def main(argv=None):
             crop = {} if args.device_crop == "auto" else {"device_crop": args.device_crop == "on"}
             params_t = TrackerParams.create(name, args.config, checkpoint=args.checkpoint, device=device,
                                             precision=args.precision, require_checkpoint=False, compile=args.compile,
-                                            cuda_graph=args.cuda_graph, **crop)
+                                            cuda_graph=args.cuda_graph, backend=args.backend, **crop)
             tracker = get_tracker_class(name)(params_t, args.dataset)
             fps, tstats = time_tracker(tracker, frames, init_box)
             sequence = args.sequence
@@ -167,7 +198,7 @@ def main(argv=None):
                "config": args.config, "dataset": args.dataset, "device": str(device),
                "hardware": hardware.get("gpu", hardware["cpu"]), "torch": torch.__version__,
                "cuda": torch.version.cuda or "", "precision": args.precision, "threads": torch.get_num_threads(),
-               "batch": 1, "compile": int(args.compile), "cuda_graph": int(args.cuda_graph),
+               "batch": 1, "compile": int(args.compile), "cuda_graph": int(args.cuda_graph), "backend": args.backend,
                "load_avg": load_average(), "params": params,
                "macs_thop_g": round(macs["thop"] / 1e9, 3) if "thop" in macs else "",
                "macs_fvcore_g": round(macs["fvcore"] / 1e9, 3) if "fvcore" in macs else "",

@@ -13,7 +13,7 @@ import sys
 import _init_paths  # noqa: F401
 
 from lib.test.tracker import get_tracker_class, list_trackers
-from lib.test.tracker.base import TrackerParams
+from lib.test.tracker.base import TrackerParams, check_backend
 from lib.test.utils.debug import make_debug_sink
 from lib.test.utils.video import display_available, open_frame_source, run_video_demo
 from lib.utils.errors import UserError, add_verbose_argument, check_positive, run_cli
@@ -34,6 +34,9 @@ def parse_args(argv=None):
     parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
     parser.add_argument("--cuda_graph", action="store_true",
                         help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="who runs the network steps (onnxruntime: their ONNX exports, fp32, CPU)")
+    parser.add_argument("--onnx_dir", default=None, help="--backend onnxruntime: folder of tracking/export_onnx.py")
     parser.add_argument("--max_frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no_display", action="store_true", help="do not show frames even with a display")
     parser.add_argument("--debug", type=int, default=0, help="debug level: views in visdom, else PNG files")
@@ -57,7 +60,12 @@ def main(argv=None):
         raise UserError(str(exc)) from exc
     params = TrackerParams.create(args.tracker_name, args.tracker_param, checkpoint=args.checkpoint,
                                   device=args.device, debug=args.debug, precision=args.precision,
-                                  compile=args.compile, cuda_graph=args.cuda_graph)
+                                  compile=args.compile, cuda_graph=args.cuda_graph, backend=args.backend,
+                                  **({"onnx_dir": args.onnx_dir} if args.onnx_dir else {}))
+    try:
+        check_backend(params)
+    except ValueError as exc:  # an unknown backend or one that cannot run these options
+        raise UserError(str(exc)) from exc
     tracker = get_tracker_class(args.tracker_name)(params, "video")
     # --debug L: the tracker's views in visdom, or PNG files under <save_dir>/debug/ when no server answers
     tracker.debug_sink = make_debug_sink(args.debug, args.tracker_name, args.tracker_param,

@@ -659,7 +659,8 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                 dataset_path: Optional[str] = None, tracker_modules: Seq[str] = (),
                 visdom_server: Optional[str] = None, visdom_port: Optional[int] = None, progress: bool = True,
                 results_path: Optional[str] = None, batch_sequences: int = 1, compile: bool = False,
-                cuda_graph: bool = False, overwrite: bool = False) -> List[SequenceResult]:
+                cuda_graph: bool = False, overwrite: bool = False, backend: str = "pytorch",
+                onnx_dir: Optional[str] = None) -> List[SequenceResult]:
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
@@ -670,6 +671,8 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     evaluation (see :func:`run_dataset`). ``compile`` / ``cuda_graph``: the tracker's per-frame network step
     compiled with ``torch.compile`` / captured into a CUDA graph (:class:`~lib.test.tracker.base.TrackerParams`).
     ``overwrite``: see :func:`run_dataset`.
+    ``backend='onnxruntime'``: the network steps run in ONNX Runtime (exported to the cache, or read from and
+    exported into ``onnx_dir``; :meth:`~lib.test.tracker.base.BaseTracker.onnx_step`).
 
     Raises:
         SetupError: everything that prevents the run from starting (message names the cause), including the checks
@@ -677,7 +680,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     """
     from lib.config import ConfigError
     from lib.test.tracker import UnknownTrackerError, add_tracker_module
-    from lib.test.tracker.base import BatchingNotSupportedError, MissingCheckpointError
+    from lib.test.tracker.base import BatchingNotSupportedError, MissingCheckpointError, check_backend
     from lib.utils.local_settings import SettingsError
 
     from .annotations import AnnotationError, DatasetFolderError
@@ -695,12 +698,14 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             check_batching(tracker_name)
         key = canonical_name(dataset_name)
         extra = {k: True for k, on in (("compile", compile), ("cuda_graph", cuda_graph)) if on}
+        if backend != "pytorch" or onnx_dir is not None:
+            extra.update(backend=backend, **({"onnx_dir": onnx_dir} if onnx_dir is not None else {}))
         if visdom_server is not None or visdom_port is not None:
             extra["visdom_info"] = {"server": visdom_server or "127.0.0.1", "port": int(visdom_port or 8097)}
         tracker = Tracker(tracker_name, tracker_param, key, run_id, checkpoint=checkpoint, results_path=results_path,
                           device=device, precision=precision, extra=extra)
         try:
-            tracker.get_parameters(device=device or "cpu")
+            check_backend(tracker.get_parameters(device=device or "cpu"))
         except RuntimeError as exc:  # e.g. --device cuda without CUDA
             raise SetupError(str(exc)) from exc
         dataset = load_dataset(key, base_path=dataset_path, missing="skip")

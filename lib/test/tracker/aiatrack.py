@@ -76,6 +76,11 @@ class AiATrackTracker(BaseTracker):
     """
 
     score_key = "pred_iou"
+    # --backend onnxruntime: reference_backbone / reference_encoder / embedding / search.onnx
+    onnx_step_names = {"search encoding + decoding + heads": "search"}
+    onnx_output_names = {"search encoding + decoding + heads": ("out_dict", "coord_in_crop", "pred_iou", "search_mem",
+                                                                "pos_emb", "key_mask"),
+                         "reference_encoder": ("refer_mem",), "embedding": ("refer_emb",)}
 
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
@@ -100,7 +105,7 @@ class AiATrackTracker(BaseTracker):
 
     def _embedding(self, box_norm: torch.Tensor) -> torch.Tensor:
         region = target_background_region(box_norm, self.feat_size)[None].to(self.device)
-        return self.network.refer_embedding(region)
+        return self.onnx_step(self.network.refer_embedding, "embedding")(region)
 
     @torch.no_grad()
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -116,8 +121,9 @@ class AiATrackTracker(BaseTracker):
         crop_sz = torch.tensor([self.search_size, self.search_size], dtype=torch.float32)
         refer_box = transform_image_to_crop(box_t, box_t, resize_factor, crop_sz, normalize=True)
         with self._autocast():
-            refer = self.network.forward_backbone(NestedTensor(img, mask))
-            mem = self.network.transformer.run_encoder(refer["feat"], refer["mask"], refer["pos"], refer["inr"])
+            refer = self.onnx_step(self.network.forward_backbone, "reference_backbone")(NestedTensor(img, mask))
+            mem = self.onnx_step(self.network.transformer.run_encoder, "reference_encoder")(
+                refer["feat"], refer["mask"], refer["pos"], refer["inr"])
             emb = self._embedding(refer_box)
         entry = ReferenceEntry(mem, emb, refer["inr"], refer["mask"], 0, refer_box.tolist(),
                                self.patch_image(crop) if self.debug else None)

@@ -26,7 +26,7 @@ from lib.utils.misc import resolve_device
 
 __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_path", "check_init_box",
            "limit_host_threads",
-           "MissingCheckpointError", "InitBoxError",
+           "MissingCheckpointError", "InitBoxError", "BACKENDS", "check_backend",
            # batched-step protocol
            "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
 
@@ -147,6 +147,34 @@ def limit_host_threads(n: int) -> int:
     if torch.get_num_threads() > n:
         torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+#: network-step backends of ``params.extra['backend']`` (``tracking/test.py --backend``)
+BACKENDS = ("pytorch", "onnxruntime")
+
+
+def check_backend(params: "TrackerParams") -> str:
+    """``params.extra['backend']`` (default ``pytorch``), checked.
+
+    Raises:
+        ValueError: an unknown backend, or ``onnxruntime`` without the onnx / onnxruntime packages, with
+            ``precision`` other than fp32 or with ``compile`` / ``cuda_graph``.
+    """
+    backend = str(params.extra.get("backend") or "pytorch")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}' (expected one of {', '.join(BACKENDS)})")
+    if backend == "onnxruntime":
+        from lib.models.onnx_export import onnxruntime_available
+
+        if not onnxruntime_available():
+            raise ValueError("--backend onnxruntime needs the packages 'onnx' and 'onnxruntime' "
+                             "(pip install onnx onnxruntime)")
+        if params.precision != "fp32":
+            raise ValueError(f"--backend onnxruntime runs the fp32 exports; --precision {params.precision} is not "
+                             f"supported with it")
+        if params.compile or params.cuda_graph:
+            raise ValueError("--backend onnxruntime cannot be combined with --compile / --cuda_graph")
+    return backend
 
 
 def check_init_box(box: Sequence[float], image_shape: Sequence[int]) -> list:
@@ -432,6 +460,8 @@ class BaseTracker(BatchedStepMixin):
         self._pinned_frame = None  # (page-locked staging buffer, upload event), reused on CUDA
         if torch.device(self.device).type == "cuda":
             limit_host_threads(params.extra.get("host_threads", 2))
+        #: ``pytorch`` or ``onnxruntime`` (``params.extra['backend']``): who runs the network steps (:meth:`onnx_step`)
+        self.backend = check_backend(params)
 
     # -- the tracking API -------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -453,12 +483,80 @@ class BaseTracker(BatchedStepMixin):
             lib.models.acceleration.GraphCaptureError: ``cuda_graph`` on a non-CUDA device.
             RuntimeError: ``compile`` on a CPU without a C++ compiler.
         """
+        if self.backend == "onnxruntime":
+            return self.onnx_step(fn, name)
         if not (self.params.compile or self.params.cuda_graph):
             return fn
         from lib.models.acceleration import accelerate_step
 
         return accelerate_step(fn, self.device, compile=self.params.compile, cuda_graph=self.params.cuda_graph,
                                name=f"{self.params.name} {name}")
+
+    # -- ONNX Runtime backend ------------------------------------------------------------------------------
+    #: step name (the ``name`` given to :meth:`accelerated` / :meth:`onnx_step`) -> file stem of its ONNX export
+    onnx_step_names: Dict[str, str] = {}
+    #: step name -> names of the positions of a tuple result (dict positions keep their keys)
+    onnx_output_names: Dict[str, Sequence[str]] = {}
+
+    def onnx_step(self, fn, name: str):
+        """``fn`` (a network step: tensors in containers in and out) run by ONNX Runtime when
+        ``params.extra['backend']`` is ``onnxruntime`` (:class:`lib.models.onnx_export.OnnxStep`: exported on
+        the first call with given shapes into :meth:`onnx_directory`, or taken from the files listed there);
+        ``fn`` itself with the PyTorch backend. Shared by the slots made with :meth:`new_slot`."""
+        if self.backend != "onnxruntime":
+            return fn
+        shared = self.__dict__.setdefault("_shared_steps", {})
+        key = f"onnx:{name}"
+        if key not in shared:
+            from lib.models.onnx_export import OnnxStep
+
+            stem = self.onnx_step_names.get(name, name)
+            shared[key] = OnnxStep(fn, stem, self.onnx_directory(), owner=getattr(self, "network", None),
+                                   output_names=self.onnx_output_names.get(name),
+                                   threads=self.params.extra.get("onnx_threads"),
+                                   manifest_info=self._onnx_manifest_info(),
+                                   verify=bool(self.params.extra.get("onnx_verify", False)))
+        return shared[key]
+
+    def onnx_directory(self) -> str:
+        """Where the tracker's ONNX files are: ``params.extra['onnx_dir']``; else, with a checkpoint, the cache
+        folder ``<cache>/<script>__<config>__<key of config + checkpoint SHA-256>``
+        (:func:`lib.models.onnx_export.default_cache_dir`); else (random weights) a temporary folder of this
+        tracker."""
+        shared = self.__dict__.setdefault("_shared_steps", {})
+        if "onnx_dir" in shared:
+            return shared["onnx_dir"]
+        from lib.models import onnx_export
+
+        directory = self.params.extra.get("onnx_dir")
+        if directory is None and self.params.checkpoint is not None:
+            info = self._onnx_manifest_info()
+            key = onnx_export.weights_key(info["config_text"], info["checkpoint_sha256"])
+            directory = os.path.join(onnx_export.default_cache_dir(),
+                                     f"{self.params.script}__{os.path.basename(str(self.params.config_name))}__{key}")
+        if directory is None:
+            import tempfile
+
+            holder = tempfile.TemporaryDirectory(prefix="tracker_onnx_")
+            shared["onnx_tmp"] = holder  # removed with the tracker
+            directory = holder.name
+        shared["onnx_dir"] = str(directory)
+        return shared["onnx_dir"]
+
+    def _onnx_manifest_info(self) -> Dict[str, Any]:
+        shared = self.__dict__.setdefault("_shared_steps", {})
+        if "onnx_info" not in shared:
+            import json
+
+            from lib.models.onnx_export import file_sha256
+
+            ckpt = self.params.checkpoint
+            shared["onnx_info"] = {
+                "script": self.params.script, "config": str(self.params.config_name),
+                "config_text": json.dumps(self.cfg.to_dict(), sort_keys=True, default=str),
+                "checkpoint": None if ckpt is None else os.path.abspath(str(ckpt)),
+                "checkpoint_sha256": "random weights" if ckpt is None else file_sha256(str(ckpt))}
+        return shared["onnx_info"]
 
     # -- device-side pre-processing ------------------------------------------------------------------
     def frame_tensor(self, image: np.ndarray) -> torch.Tensor:

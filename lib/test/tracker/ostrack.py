@@ -86,6 +86,8 @@ class OSTrackTracker(BaseTracker):
     Raises (construction): CheckpointError / FileNotFoundError for a checkpoint that does not fit.
     """
 
+    onnx_step_names = {"network forward": "forward"}  # --backend onnxruntime: forward.onnx
+
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
         cfg = self.cfg

@@ -65,6 +65,8 @@ class SparseTTTracker(BaseTracker):
     """
 
     score_key = "best_score"
+    onnx_step_names = {"phase 'track'": "track"}  # --backend onnxruntime: feature.onnx and track.onnx
+    onnx_output_names = {"feature": ("enc_output",), "phase 'track'": ("score", "bbox", "extra")}
 
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
@@ -132,7 +134,7 @@ class SparseTTTracker(BaseTracker):
         self.avg_chans = np.mean(image, axis=(0, 1))
         z_crop, _ = self._crop(self.prepare_frame(image), pos, sz)
         with torch.no_grad(), self._autocast():
-            self.memory = self.network(self._to_tensor(z_crop), phase="feature")
+            self.memory = self.onnx_step(self._feature_step, "feature")(self._to_tensor(z_crop))
         self.z_patch_arr = self.patch_image(z_crop) if self.debug or isinstance(z_crop, np.ndarray) else None
         self.state = (pos, sz)
         self.frame_id = 0
@@ -176,6 +178,11 @@ class SparseTTTracker(BaseTracker):
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
             self._debug_views(image, out_box, self.patch_image(x_crop), score, pscore, penalty, extra)
         return out
+
+    def _feature_step(self, template: torch.Tensor):
+        """The per-template network step: phase ``'feature'`` on the normalised template crop ``(1, 3, Z, Z)``
+        -> ``[enc_output]``."""
+        return self.network(template, phase="feature")
 
     def _search_step(self, search: torch.Tensor, memory):
         """The per-frame network step (what ``--compile`` / ``--cuda_graph`` wrap): phase ``'track'`` on the

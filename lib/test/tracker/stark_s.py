@@ -42,6 +42,8 @@ class STARKSTracker(BaseTracker):
         lib.utils.checkpoint.CheckpointError: a checkpoint that does not fit the network.
     """
 
+    onnx_step_names = {"search backbone + transformer": "search"}  # --backend onnxruntime: search.onnx
+
     def __init__(self, params: TrackerParams, dataset_name: Optional[str] = None):
         super().__init__(params, dataset_name)
         self.network = build_network(params.script, params.cfg, checkpoint=params.checkpoint, device=self.device)
@@ -78,7 +80,7 @@ class STARKSTracker(BaseTracker):
         otherwise)."""
         template, _, patch = self._crop(frame, box, self.template_factor, self.template_size)
         with self._autocast():
-            feats = self.network.forward_backbone(template)
+            feats = self.onnx_step(self.network.forward_backbone, "template")(template)
         return feats, self._keep_patch(patch)
 
     def _keep_patch(self, patch) -> Optional[np.ndarray]:
