@@ -39,9 +39,9 @@ pytestmark = [pytest.mark.skipif(not onnxruntime_available(), reason="onnx / onn
 STEPS = {
     "ostrack": {"forward.onnx": (["template", "search"],
                                  ["pred_boxes", "score_map", "size_map", "offset_map", "attn", "removed_indexes_s.0",
-                                  "removed_indexes_s.1", "backbone_feat"])},
+                                  "removed_indexes_s.1", "backbone_feat", "response", "tracked_boxes"])},
     "grm": {"forward.onnx": (["template", "search", "template_mask"],
-                             ["pred_boxes", "score_map", "size_map", "offset_map"])},
+                             ["pred_boxes", "score_map", "size_map", "offset_map", "response", "tracked_boxes"])},
     "stark_s": {"template.onnx": (["input.tensors", "input.mask"], ["feat", "mask", "pos"]),
                 "search.onnx": (["img", "mask", "templates.0.feat", "templates.0.mask", "templates.0.pos"],
                                 ["pred_boxes"])},
@@ -209,12 +209,25 @@ def test_candidate_elimination_with_a_template_mask_matches_pytorch(tmp_path):
         torch.testing.assert_close(out[key], ref[key], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.xfail(reason="static candidate elimination lands with issue 15", strict=False)
 def test_candidate_elimination_exports_without_nonzero(tmp_path):
-    _, step, inputs = _ce_export(tmp_path)
+    """The template selection as (B, K) indices, as the tracker passes it (issue 15): static shapes, no NonZero;
+    the bool mask form still exports a NonZero (the official boolean indexing)."""
+    from lib.models.layers.candidate_elimination import ce_template_index
+
+    net, step, inputs = _ce_export(tmp_path / "mask")
     step(inputs)
     (entry,) = step.files()
+    assert "NonZero" in entry["nodes"]
+    inputs["ce_template_mask"] = ce_template_index(inputs["ce_template_mask"])
+    step = OnnxStep(lambda network_inputs: net(**network_inputs), "forward", str(tmp_path / "index"), owner=net,
+                    verify=True)
+    out = step(inputs)
+    (entry,) = step.files()
     assert "NonZero" not in entry["nodes"], "candidate elimination exports a dynamic-shape NonZero node"
+    with torch.no_grad():
+        ref = net(**inputs)
+    for mine, theirs in zip(out["removed_indexes_s"], ref["removed_indexes_s"]):
+        assert mine.long().tolist() == theirs.long().tolist()
 
 
 def test_export_cli(tmp_path, monkeypatch, capsys):

@@ -189,14 +189,15 @@ class OSTrackTracker(BaseTracker):
 
     def _decode(self, raw: Dict[str, Any]) -> Dict[str, Any]:
         """Device-side post-processing, part of the (captured) step: Hann window on the float32 score map and
-        box decoding at its maximum (``pred_boxes`` ``(B, queries, 4)`` cxcywh normalised to the crop, float32),
+        box decoding at its maximum (``tracked_boxes`` ``(B, queries, 4)`` cxcywh normalised to the crop, float32;
+        the network's own ``pred_boxes``, at the unwindowed maximum, stay as they are),
         outside autocast as the official tracker computes them."""
         out = dict(raw)
         with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
             out["score_map"] = raw["score_map"].float()
             out["response"] = self.output_window * out["score_map"]
             boxes = self.network.box_head.cal_bbox(out["response"], raw["size_map"].float(), raw["offset_map"].float())
-            out["pred_boxes"] = boxes.view(out["score_map"].shape[0], -1, 4)
+            out["tracked_boxes"] = boxes.view(out["score_map"].shape[0], -1, 4)
         return out
 
     def postprocess_batch(self, raw: Dict[str, Any], inputs_list: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -206,7 +207,7 @@ class OSTrackTracker(BaseTracker):
         ``removed_indexes_s``, ...) stay on the device for the debug views."""
         out = dict(raw)
         # the one device read of the step: (B, queries, 4) float32 (tolist of float32 values is exact)
-        out["boxes_norm"] = np.asarray(raw["pred_boxes"].tolist(), dtype=np.float32)
+        out["boxes_norm"] = np.asarray(raw["tracked_boxes"].tolist(), dtype=np.float32)
         return out
 
     def finish_step(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
