@@ -59,7 +59,7 @@ elif { [ -x .venv-vot/bin/python ] || "$PY" -m venv .venv-vot; } && .venv-vot/bi
 else
   rm -rf .venv-vot
   echo "install.sh: WARNING: the VOT toolkit was not installed (PyPI unreachable?); tests/test_vot_toolkit.py skips" \
-    "its TraX/vot evaluate tests. Retry: bash install.sh" >&2
+    "its vot evaluate/analysis test. Retry: bash install.sh" >&2
 fi
 
 # Default local.py files (train and test); existing ones are kept as they are.
