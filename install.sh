@@ -48,6 +48,20 @@ else
     "needs internet at start. Install npm and run: $VPY tracking/visdom_assets.py" >&2
 fi
 
+# The VOT toolkit in its own environment, .venv-vot: it pulls opencv-python, numba and llvmlite, which must not sit
+# beside opencv-python-headless in .venv. Our tracker runs in .venv (TraX bindings: vot-trax, in requirements.txt);
+# tests/test_vot_toolkit.py runs .venv-vot/bin/vot as a subprocess. Made once; never fails the install.
+VOT_PINS=(vot-toolkit==0.7.4 attributee==0.1.9)
+if [ -x .venv-vot/bin/vot ]; then
+  echo "install.sh: keeping the existing .venv-vot (VOT toolkit)"
+elif { [ -x .venv-vot/bin/python ] || "$PY" -m venv .venv-vot; } && .venv-vot/bin/python -m pip install -q "${VOT_PINS[@]}"; then
+  echo "install.sh: VOT toolkit installed in .venv-vot (${VOT_PINS[*]})"
+else
+  rm -rf .venv-vot
+  echo "install.sh: WARNING: the VOT toolkit was not installed (PyPI unreachable?); tests/test_vot_toolkit.py skips" \
+    "its vot evaluate/analysis test. Retry: bash install.sh" >&2
+fi
+
 # Default local.py files (train and test); existing ones are kept as they are.
 if [ -f lib/train/admin/local.py ] && [ -f lib/test/evaluation/local.py ]; then
   echo "install.sh: keeping the existing lib/train/admin/local.py and lib/test/evaluation/local.py"
