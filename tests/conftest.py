@@ -57,6 +57,24 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+
+def tiny_config(tmp_path, script: str, name: str, **changes) -> str:
+    """``experiments/<script>/tiny_cpu.yaml`` with ``changes`` ({'MODEL.BACKBONE.CE_LOC': [], ...}, dotted keys) as
+    ``<tmp_path>/<name>.yaml``; returns its path."""
+    import yaml
+
+    with open(PROJECT_ROOT / "experiments" / script / "tiny_cpu.yaml") as f:
+        data = yaml.safe_load(f)
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
 def need_shared(*parts) -> Path:
     """Path below ../shared, or skip the calling test with a reason."""
     return _need(SHARED.joinpath(*parts))

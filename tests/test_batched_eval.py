@@ -17,7 +17,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from lib.config import load_config
 from lib.models import build_network
@@ -27,28 +26,13 @@ from lib.test.evaluation.otbdataset import OTBDataset
 from lib.test.evaluation.running import SetupError, run_dataset, run_tracker
 from lib.test.evaluation.tracker import Tracker, track_sequence
 from lib.test.tracker import get_tracker_class
-from lib.test.tracker.base import (BatchingNotSupportedError, TrackerParams, collate_network_inputs,
+from lib.test.tracker.base import (BatchingNotSupportedError, collate_network_inputs,
                                    split_batch_outputs)
 from lib.utils.checkpoint import save_checkpoint_atomic
-from tests.conftest import PROJECT_ROOT, need_shared
+from tests.conftest import PROJECT_ROOT, need_shared, tiny_config
 
 N_FRAMES = 10
 BOX_ATOL = 1e-3  # pixels: in-memory float boxes of B=3 vs B=1
-
-
-def _tiny_config(tmp_path, script, name, **changes):
-    """``experiments/<script>/tiny_cpu.yaml`` with ``changes`` ({'MODEL.BACKBONE.CE_LOC': [], ...}) as a tmp YAML."""
-    with open(PROJECT_ROOT / "experiments" / script / "tiny_cpu.yaml") as f:
-        data = yaml.safe_load(f)
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
 
 
 CONFIGS = {
@@ -69,7 +53,7 @@ def setups(tmp_path_factory):
     root = tmp_path_factory.mktemp("batched_cfg")
     out = {}
     for name, (tracker, script, changes) in CONFIGS.items():
-        cfg_path = _tiny_config(root, script, name, **changes)
+        cfg_path = tiny_config(root, script, name, **changes)
         torch.manual_seed(0)
         net = build_network(script, load_config(script, cfg_path))
         ckpt = root / f"{name}.pth.tar"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import yaml
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._pytree import tree_map
 
@@ -21,28 +20,12 @@ from lib.models.layers.candidate_elimination import candidate_elimination, ce_te
 from lib.test.tracker import get_tracker_class
 from lib.test.tracker.base import BaseTracker, TrackerParams
 from lib.test.utils.profiling import load_sequence_frames
-from tests.conftest import PROJECT_ROOT, need_shared
+from tests.conftest import need_shared, tiny_config
 
 CTR_POINT = {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "CTR_POINT", "DATA.TEMPLATE.SIZE": 128, "TEST.TEMPLATE_SIZE": 128}
 TRACKERS = [("ostrack", "ostrack", CTR_POINT), ("ostrack", "ostrack", {}), ("grm", "grm", {}),
             ("stark_s", "stark_s", {}), ("stark_st", "stark_st2", {}), ("aiatrack", "aiatrack", {}),
             ("sparsett", "sparsett", {})]
-
-
-def _config(tmp_path, script, changes):
-    if not changes:
-        return "tiny_cpu"
-    with open(PROJECT_ROOT / "experiments" / script / "tiny_cpu.yaml") as f:
-        data = yaml.safe_load(f)
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    path = tmp_path / f"{script}_capture.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
 
 
 def fake_run(fn, args, kwargs):
@@ -85,7 +68,7 @@ def test_accelerated_step_has_no_data_dependent_operation(name, script, changes,
     images, box = frames
     seen = _checked_steps(monkeypatch)
     torch.manual_seed(0)
-    params = TrackerParams.create(name, _config(tmp_path, script, changes), require_checkpoint=False, device="cpu",
+    params = TrackerParams.create(name, tiny_config(tmp_path, script, f"{script}_capture", **changes), require_checkpoint=False, device="cpu",
                                   device_crop=True)
     tracker = get_tracker_class(name)(params, "otb")
     tracker.initialize(images[0], {"init_bbox": box})

@@ -25,7 +25,6 @@ CUDA versions and the precision.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import sys
 import time

@@ -127,6 +127,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from lib.utils.errors import run_cli
-
     sys.exit(run_cli(main, prog="benchmark_train.py"))

@@ -32,7 +32,6 @@ lines stay PyTorch's.
 import argparse
 import datetime
 import os
-import sys
 
 import _init_paths  # noqa: F401
 import torch

@@ -5,8 +5,8 @@ state_dict) next to pickled objects such as ``settings`` (a ``lib.train.admin.se
 instance, easydict configs, ``argparse.Namespace``) and ``stats`` (meters). SparseTT snapshots hold
 ``model_state_dict``; mmtracking files hold ``state_dict``.
 
-:func:`safe_load` never hands a file to ``torch.load(weights_only=False)``, ``pickle.load`` or
-``torch.jit.load``. It reads both ``torch.save`` formats itself:
+:func:`safe_load` never hands a file to torch's unrestricted unpickler (``weights_only`` off), ``pickle``'s
+loader or TorchScript's loader. It reads both ``torch.save`` formats itself:
 
 * the zip format (torch >= 1.6): the archive's ``data.pkl`` and its ``data/<key>`` storage records;
 * the legacy format (``_use_new_zipfile_serialization=False``, torch < 1.6): magic number, protocol

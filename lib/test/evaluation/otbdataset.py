@@ -69,13 +69,6 @@ class OTBDataset(InfoListDataset):
             base_path, "otb_path", "OTB-2015 root (<Seq>/groundtruth_rect.txt, <Seq>/img/0001.jpg)")
         self.set_infos(load_otb_info())
 
-    def _sequence_by_name(self, name: str) -> Sequence:
-        """One sequence, reading only its own annotation (``--sequence`` on a partial OTB folder)."""
-        if not os.path.isdir(self.base_path):
-            raise FileNotFoundError(f"OTB root '{self.base_path}' does not exist (expected <otb_path>/<Seq>/"
-                                    f"groundtruth_rect.txt and <Seq>/img/0001.jpg)")
-        return self._construct_sequence(next(e for e in self.sequence_info_list if e["name"] == name))
-
     def _image_folder(self, info: Dict) -> Dict:
         """The entry's (path, ext), switching to an alternative whose folder exists when the listed one does not."""
         listed = {"path": info["path"], "ext": info["ext"]}

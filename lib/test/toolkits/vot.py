@@ -17,7 +17,7 @@ input/output: an ``INITIALIZE`` request carries the first frame (a file path) an
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List
 
 from lib.utils.errors import UserError
 

@@ -17,7 +17,6 @@ from lib.models import build_network
 from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, hann2d, map_box_back, scale_crop_boxes, transform_image_to_crop
-from lib.utils.misc import autocast_context
 from lib.vis.draw import hstack_images
 
 __all__ = ["OSTrackTracker", "masked_search_visualization", "whiten_tokens"]
