@@ -44,7 +44,7 @@ def main():
     trainer.stats["val"] = {"Loss/total": meter}
     trainer._reduce_stats(SimpleNamespace(name="val"))
     torch.save({"avg": meter.avg, "count": meter.count}, os.path.join(args.out, f"val{rank}.pt"))
-    multigpu.cleanup_distributed()
+    multigpu.cleanup_distributed(barrier=True)
 
 
 def trainer_gradients(trainer):

@@ -97,10 +97,13 @@ def run_training(script: str, config: str, save_dir: str, seed: int = 42, use_lm
     settings = make_settings(script, config, save_dir, local_rank, rank, world, device, seed, use_lmdb,
                              use_wandb, script_prv, config_prv, resume, num_workers, skip_bad_data=skip_bad_data,
                              **options)
+    finished = False
     try:
-        return run(settings)
+        result = run(settings)
+        finished = True
+        return result
     finally:
-        multigpu.cleanup_distributed()
+        multigpu.cleanup_distributed(barrier=finished)
 
 
 def stop_with_launcher() -> None:

@@ -96,6 +96,16 @@ def is_main_process() -> bool:
     return get_rank() == 0
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(barrier: bool = False) -> None:
+    """Destroy the process group (no-op without one).
+
+    Args:
+        barrier: wait for every rank first (a run that ended normally), so that no rank tears its gloo
+            connections down while a peer still finishes its last collective; gloo then aborts that peer
+            ("terminate called without an active exception", exit status -6). Not after an error: a rank that
+            failed would leave the others waiting.
+    """
     if is_dist():
+        if barrier:
+            dist.barrier()
         dist.destroy_process_group()
