@@ -41,9 +41,9 @@ import torch.utils._pytree as pytree
 from torch import nn
 
 from lib.utils.errors import UserError
-from lib.utils.misc import NestedTensor
+from lib.utils.misc import NestedTensor, file_sha256
 
-__all__ = ["OPSET", "OnnxStep", "OnnxExportError", "weights_key", "file_sha256", "read_manifest",
+__all__ = ["OPSET", "OnnxStep", "OnnxExportError", "weights_key", "read_manifest",
            "default_cache_dir", "step_file_stem", "onnxruntime_available", "write_manifest"]
 
 #: ONNX opset of every export (>= 17: LayerNormalization as one node).
@@ -158,22 +158,6 @@ def _constant(value: Any) -> Any:
         return str(value)
     raise OnnxExportError(f"an argument of type {type(value).__name__} cannot be exported to ONNX "
                           f"(only tensors and bool/int/float/str constants)")
-
-
-_SHA256_MEMO: Dict[Tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file (remembered per process for an unchanged file: trackers are built per sequence)."""
-    st = os.stat(path)
-    memo_key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-    if memo_key not in _SHA256_MEMO:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(chunk), b""):
-                digest.update(block)
-        _SHA256_MEMO[memo_key] = digest.hexdigest()
-    return _SHA256_MEMO[memo_key]
 
 
 def weights_key(config_text: str, checkpoint_sha256: str) -> str:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Iterator, Optional, Union
 if TYPE_CHECKING:  # torch is imported where it is used, so tools that only need atomic_write start fast
     import torch
 
-__all__ = ["NestedTensor", "atomic_write", "make_temp_file", "current_umask", "resolve_device", "autocast_context"]
+__all__ = ["NestedTensor", "atomic_write", "make_temp_file", "current_umask", "resolve_device", "autocast_context",
+           "file_sha256"]
 
 
 class NestedTensor:
@@ -124,3 +125,26 @@ def autocast_context(device: Union[str, torch.device], precision: str = "fp32"):
     if precision not in dtypes:
         raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
     return torch.autocast(device_type=torch.device(device).type, dtype=dtypes[precision])
+
+
+_SHA256_MEMO: dict = {}
+
+
+def file_sha256(path: str, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's contents, remembered per process for an unchanged file (same real path, size and
+    modification time): checkpoints are hashed once per run although trackers are built per sequence.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import hashlib
+
+    st = os.stat(path)
+    memo_key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if memo_key not in _SHA256_MEMO:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(chunk), b""):
+                digest.update(block)
+        _SHA256_MEMO[memo_key] = digest.hexdigest()
+    return _SHA256_MEMO[memo_key]

@@ -21,10 +21,10 @@ import os
 import platform
 import socket
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from lib.utils.errors import UserError
-from lib.utils.misc import atomic_write
+from lib.utils.misc import atomic_write, file_sha256
 
 from .running import SetupError
 
@@ -35,24 +35,9 @@ PROVENANCE_FILE = "_provenance.json"
 #: The fields of a record that must agree for existing results to be reused.
 COMPARED_FIELDS = ("config_sha256", "checkpoint_sha256", "precision")
 
-_HASH_CACHE: Dict[Tuple[str, int, int], str] = {}
-
 
 class ProvenanceMismatchError(SetupError, UserError):
     """Existing results were made with another config, checkpoint or precision than the run asks for."""
-
-
-def file_sha256(path: str) -> str:
-    """SHA-256 (hex) of a file's contents, cached per (path, size, modification time) in this process."""
-    st = os.stat(path)
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                digest.update(block)
-        _HASH_CACHE[key] = digest.hexdigest()
-    return _HASH_CACHE[key]
 
 
 def _config_sha256(cfg) -> str:

@@ -548,7 +548,7 @@ class BaseTracker(BatchedStepMixin):
         if "onnx_info" not in shared:
             import json
 
-            from lib.models.onnx_export import file_sha256
+            from lib.utils.misc import file_sha256
 
             ckpt = self.params.checkpoint
             shared["onnx_info"] = {
