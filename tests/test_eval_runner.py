@@ -390,7 +390,8 @@ def test_preflight_checkpoint_missing_or_not_fitting(env, monkeypatch, capfd):
     base, names = make_val(env, n_seqs=2)
     args = ["ostrack", "tiny_cpu", "--dataset", "got10k_val", "--dataset_path", str(base), "--threads", "2"]
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env / "nope.pth.tar")])
-    assert status == 2 and err.strip() == f"test.py: error: checkpoint file '{env}/nope.pth.tar' does not exist"
+    assert status == 2 and err.strip() == (f"test.py: error: checkpoint file '{env}/nope.pth.tar' (--checkpoint) "
+                                           f"does not exist")
     status, err = _cli(monkeypatch, capfd, args + ["--checkpoint", str(env)])
     assert status == 2 and "is a directory, not a checkpoint file" in err
     bad = _tiny_ostrack_checkpoint(env / "bad.pth.tar", drop="box_head.conv1_ctr.0.weight")

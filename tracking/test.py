@@ -76,10 +76,6 @@ def main(argv=None) -> int:
     check_positive(args.batch_sequences, "--batch_sequences")
 
     from lib.test.evaluation.running import run_tracker
-    from lib.utils.checkpoint import verify_checkpoint
-
-    if args.checkpoint:  # first, before the dataset is read: an unsafe or broken file stops the run at once
-        verify_checkpoint(args.checkpoint)
 
     try:
         results = run_tracker(args.tracker_name, args.tracker_param, dataset_name=args.dataset,

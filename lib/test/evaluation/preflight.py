@@ -45,6 +45,9 @@ def _expected_state_dict(script: str, cfg) -> Dict:
     return net.state_dict()
 
 
+_PASSED: set = set()  # (real path, size, mtime, script, config) of checkpoints that passed
+
+
 def check_checkpoint(params) -> None:
     """Check the checkpoint of one tracker's :class:`~lib.test.tracker.base.TrackerParams`.
 
@@ -68,6 +71,10 @@ def check_checkpoint(params) -> None:
         raise PreflightError(f"checkpoint '{path}' of {who} does not exist")
     if not params.script:
         return
+    st = os.stat(path)
+    passed = (os.path.realpath(path), st.st_size, st.st_mtime_ns, params.script, str(params.config_name))
+    if passed in _PASSED:  # checked already in this process (run_tracker checks before reading the dataset)
+        return
     from lib.models import get_network_spec
 
     source = f"checkpoint '{path}'"
@@ -81,6 +88,7 @@ def check_checkpoint(params) -> None:
                          f"network of {who}")
     except (CheckpointError, FileNotFoundError, IsADirectoryError, UserError) as exc:
         raise PreflightError(str(exc)) from exc
+    _PASSED.add(passed)
 
 
 def check_checkpoints(trackers: Iterable) -> None:

@@ -685,6 +685,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
 
     from .annotations import AnnotationError, DatasetFolderError
     from .datasets import UnknownDatasetError, canonical_name, load_dataset
+    from .preflight import check_checkpoints
 
     try:
         for module in tracker_modules:
@@ -708,6 +709,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             check_backend(tracker.get_parameters(device=device or "cpu"))
         except RuntimeError as exc:  # e.g. --device cuda without CUDA
             raise SetupError(str(exc)) from exc
+        check_checkpoints([tracker])  # before the dataset is read: an unsafe or unfitting file stops the run at once
         dataset = load_dataset(key, base_path=dataset_path, missing="skip")
         if sequence is not None:
             sequences = [dataset.get_sequence(sequence)]

@@ -130,6 +130,9 @@ class TrackerParams:
                     f"(<save_dir>/checkpoints/train/<script>/<config>/<NetType>_ep<TEST.EPOCH>.pth.tar, "
                     f"save_dir from lib/test/evaluation/local.py). Pass one with --checkpoint PATH.")
             checkpoint = path
+        elif checkpoint is not None and os.path.isdir(str(checkpoint)):
+            raise MissingCheckpointError(f"checkpoint '{checkpoint}' (--checkpoint) is a directory, not a checkpoint "
+                                         f"file (give the .pth/.pth.tar file inside it)")
         elif checkpoint is not None and not os.path.isfile(str(checkpoint)):
             raise MissingCheckpointError(f"checkpoint file '{checkpoint}' (--checkpoint) does not exist")
         return cls(name=name, script=entry.script, config_name=str(config_name), cfg=cfg, checkpoint=checkpoint,
