@@ -10,7 +10,8 @@ Protocol: the frames are decoded beforehand (``--sequence``, default ../shared/d
 shorter than warm-up + timed calls is walked forth and back); ``initialize`` on frame 0, then ``--warmup``
 untimed and ``--frames`` timed ``track()`` calls, each between device synchronisations. Per mode it prints:
 
-* ``step``: the tracker's per-frame network step (what ``--cuda_graph`` captures: :meth:`BaseTracker.accelerated`),
+* ``step``: the tracker's per-frame network step (what ``--cuda_graph`` captures: :meth:`BaseTracker.accelerated`;
+  for OSTrack and GRM with a graph the whole-frame step, crop to clipped box: ``lib/test/tracker/frame_graph.py``),
   timed with CUDA events around each call (on the CPU: wall clock), median ms;
 * ``e2e``: median wall ms per ``track()`` and fps = 1000 / median;
 * ``host``: mean process CPU time per ``track()`` (all threads; on CUDA the host should stay below the GPU time);
@@ -92,7 +93,7 @@ def run_mode(name, config, mode, checkpoint, device, frames, box, order, warmup,
     original = BaseTracker.accelerated
 
     def timed_accelerated(self, fn, step_name="per-frame step"):
-        step = original(self, fn, step_name)
+        step = fn if self is None else original(self, fn, step_name)
 
         def call(*a, **k):
             if cuda:
@@ -108,7 +109,15 @@ def run_mode(name, config, mode, checkpoint, device, frames, box, order, warmup,
             return out
         return call
 
+    from lib.test.tracker.frame_graph import FrameGraph
+
+    original_execute = FrameGraph.execute
+
+    def timed_execute(self):  # the whole-frame graph (crop to clipped box) is the step of those modes
+        timed_accelerated(None, lambda: original_execute(self))()
+
     BaseTracker.accelerated = timed_accelerated
+    FrameGraph.execute = timed_execute
     try:
         torch.manual_seed(0)
         params = TrackerParams.create(name, config, checkpoint=checkpoint, require_checkpoint=False, device=device,
@@ -137,6 +146,7 @@ def run_mode(name, config, mode, checkpoint, device, frames, box, order, warmup,
         ops = count_track_ops(tracker, frames[order[-1]]) if count_ops else None
     finally:
         BaseTracker.accelerated = original
+        FrameGraph.execute = original_execute
     e2e = float(np.median(wall))
     return {"step_ms": float(np.median(step_ms)) if step_ms else float("nan"), "e2e_ms": e2e, "fps": 1e3 / e2e,
             "host_ms": float(np.mean(host)), "ops": ops}, np.asarray(boxes, dtype=np.float64)

@@ -35,7 +35,8 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from lib.utils.errors import register_user_error
 
-__all__ = ["CUDAGraphStep", "GraphCaptureError", "compile_step", "check_compile_support", "accelerate_step"]
+__all__ = ["CUDAGraphStep", "capture_graph", "GraphCaptureError", "compile_step", "check_compile_support",
+           "accelerate_step"]
 
 
 @register_user_error
@@ -70,6 +71,40 @@ class _Captured:
     graph: Any
     static_inputs: List[torch.Tensor]
     static_outputs: Any
+
+
+def capture_graph(fn: Callable[..., Any], args: Tuple = (), device=None, warmup: int = 3, pool=None,
+                  name: str = "step") -> Tuple[Any, Any]:
+    """Capture ``fn(*args)`` into a ``torch.cuda.CUDAGraph``: ``warmup`` eager calls on a side stream first
+    (cuDNN/cuBLAS autotuning and lazy initialisation must happen outside the capture), then the capture.
+
+    ``args`` (tensors) are the graph's static inputs as they are: write new values into them and replay. A
+    step that mutates its buffers runs ``warmup + 1`` times here (the capture itself executes nothing): a
+    caller that must not see the warm-up calls' effects saves and restores what they change.
+
+    Returns:
+        ``(graph, outputs)``: the graph and the static outputs its replays overwrite.
+
+    Raises:
+        GraphCaptureError: the step cannot be captured (host reads, data-dependent shapes), naming ``name``.
+    """
+    device = torch.device(device if device is not None else "cuda")
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    try:
+        with torch.cuda.stream(side):
+            for _ in range(int(warmup)):
+                fn(*args)
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
+            outputs = fn(*args)
+    except RuntimeError as exc:
+        raise GraphCaptureError(
+            f"cannot capture '{name}' into a CUDA graph: {exc}. The step must have static shapes and no "
+            f"host reads (.item(), .tolist(), nonzero, Python branches on tensor values); run without "
+            f"--cuda_graph") from exc
+    return graph, outputs
 
 
 class CUDAGraphStep:
@@ -118,21 +153,8 @@ class CUDAGraphStep:
     def _capture(self, leaves: List[Any], spec) -> _Captured:
         static_inputs = [leaf.detach().clone() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
         name = getattr(self.fn, "__qualname__", type(self.fn).__name__)
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        try:
-            with torch.cuda.stream(side):
-                for _ in range(self.warmup):
-                    self._run(static_inputs, spec)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self.pool):
-                static_outputs = self._run(static_inputs, spec)
-        except RuntimeError as exc:
-            raise GraphCaptureError(
-                f"cannot capture '{name}' into a CUDA graph: {exc}. The step must have static shapes and no "
-                f"host reads (.item(), .tolist(), nonzero, Python branches on tensor values); run without "
-                f"--cuda_graph") from exc
+        graph, static_outputs = capture_graph(lambda: self._run(static_inputs, spec), (), self.device,
+                                              warmup=self.warmup, pool=self.pool, name=name)
         if self.pool is None:
             self.pool = graph.pool()
         self.captures += 1

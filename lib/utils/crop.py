@@ -33,6 +33,11 @@ __all__ = [
     "sample_target_tensor",
     "warp_subwindow_tensor",
     "frame_to_tensor",
+    "crop_square_tensor",
+    "sample_target_batch",
+    "map_box_back_batch",
+    "clip_box_batch",
+    "scale_crop_boxes_tensor",
 ]
 
 BoxLike = Union[Sequence[float], np.ndarray, torch.Tensor]
@@ -528,3 +533,163 @@ def warp_subwindow_tensor(frame: torch.Tensor, center_xy: Sequence[float], out_s
             p = torch.where((yv.view(-1, 1) & xv.view(1, -1)).unsqueeze(-1), r.index_select(1, xi), cval)
             acc = acc + p * (wy.view(-1, 1) * wx.view(1, -1)).unsqueeze(-1)
     return acc.round_().clamp_(0, 255).permute(2, 0, 1).unsqueeze(0)
+
+
+# -- crops with device-side geometry (the whole-frame CUDA graph; issue 15) ---------------------------------
+def crop_square_tensor(boxes: torch.Tensor, search_area_factor: float) -> Tuple[torch.Tensor, torch.Tensor,
+                                                                                 torch.Tensor]:
+    """:func:`crop_square` for a batch of boxes held on the device, without a host read.
+
+    The arithmetic is the host function's, in float64 (Python floats are IEEE doubles; ``sqrt``, ``ceil`` and
+    ``round``, half to even, are exact the same way on every device), so the corners and sides are the same
+    numbers. A side below one pixel (the host function raises) is raised to 1.
+
+    Args:
+        boxes: ``(B, 4)`` xywh boxes in image pixels (converted to float64).
+        search_area_factor: crop side relative to ``sqrt(w*h)``.
+
+    Returns:
+        ``(x1, y1, side)``: three ``(B,)`` float64 tensors of integer values (image pixels).
+    """
+    boxes = boxes.to(torch.float64)
+    x, y, w, h = boxes.unbind(-1)
+    side = torch.ceil(torch.sqrt(torch.clamp(w * h, min=0.0)) * search_area_factor).clamp(min=1.0)
+    x1 = torch.round(x + 0.5 * w - side * 0.5)
+    y1 = torch.round(y + 0.5 * h - side * 0.5)
+    return x1, y1, side
+
+
+def _linear_taps_tensor(out_size: int, side: torch.Tensor):
+    """:func:`_linear_taps` for ``(B,)`` float64 input sizes ``side`` (integer values): ``(s0, s1, a0, a1, fx)``,
+    each ``(B, out_size)`` (int64 taps in crop pixels, int32 fixed-point weights, float32 ``fx``)."""
+    # OpenCV: scale_x = 1. / inv_scale_x, in double; true divisions (``number / tensor`` would be a reciprocal
+    # times the number in torch: two roundings)
+    scale = torch.ones_like(side) / (torch.full_like(side, float(out_size)) / side)
+    u = torch.arange(out_size, dtype=torch.float64, device=side.device)
+    f = ((u.view(1, -1) + 0.5) * scale.view(-1, 1) - 0.5).to(torch.float32)
+    s = torch.floor(f)
+    fx = f - s
+    s = s.to(torch.int64)
+    last = (side - 1).to(torch.int64).view(-1, 1)
+    low = s < 0
+    high = s >= last
+    fx = torch.where(low | high, torch.zeros_like(fx), fx)
+    s = torch.where(low, torch.zeros_like(s), torch.where(high, last.expand_as(s), s))
+    a0 = torch.round((1 - fx) * 2048).to(torch.int32)
+    a1 = torch.round(fx * 2048).to(torch.int32)
+    return s, torch.minimum(s + 1, last), a0, a1, fx
+
+
+def sample_target_batch(frames: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, search_area_factor: float,
+                        output_sz: int, channels: int = 3) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_target_tensor` for B frames at once, with the crop geometry computed on the device: every
+    shape is fixed and nothing is read to the host, so the crop is part of a captured CUDA graph
+    (:mod:`lib.test.tracker.frame_graph`).
+
+    The crop square is :func:`crop_square_tensor`'s (bit-identical to :func:`crop_square`); the pixels are
+    :func:`sample_target_tensor`'s fixed-point OpenCV bilinear mix of the up to four source pixels, zero where
+    the official padded crop holds padding (left/top before the image, right/bottom from the image's last
+    column/row on when the crop reaches past it, the official extra padded pixel). The valid image part of an
+    axis is ``[max(x1, 0), min(x1 + side, n - 1))`` when the crop reaches past the last pixel, else
+    ``[max(x1, 0), x1 + side)``: :func:`sample_target`'s slices for every crop that overlaps the image. A crop
+    wholly outside the image (the official slices then wrap around; impossible for a box clipped by
+    :func:`clip_box` with a margin, whose centre lies inside the image) reads zeros here.
+
+    Args:
+        frames: ``(B, N)`` uint8, each row a frame flattened from ``(H_b, W_b, channels)`` at its start
+            (``N >= H_b * W_b * channels``; the rest is ignored).
+        sizes: ``(B, 2)`` int64 ``(H_b, W_b)`` of each row's frame.
+        boxes: ``(B, 4)`` xywh boxes in image pixels to centre the crops on (float64 for exactness).
+        search_area_factor: crop side relative to ``sqrt(w*h)``.
+        output_sz: output side S.
+        channels: channels per pixel (3).
+
+    Returns:
+        ``(crop (B, channels, S, S) float32 grey levels 0..255, resize_factor (B,) float64 = S / side)``.
+    """
+    B, N = frames.shape
+    x1, y1, side = crop_square_tensor(boxes, search_area_factor)
+    H, W = sizes[:, 0], sizes[:, 1]
+    device = frames.device
+
+    def axis(a1, n):  # taps in image pixels, clamped, and whether they lie in the valid image part
+        taps = _linear_taps_tensor(output_sz, side)
+        a1i = a1.to(torch.int64).view(-1, 1)
+        end = (a1 + side).to(torch.int64).view(-1, 1)
+        lo = a1i.clamp(min=0)
+        hi = torch.where(end >= n.view(-1, 1), n.view(-1, 1) - 1, end)
+        out = []
+        for s in taps[:2]:
+            idx = s + a1i
+            out.append((idx.clamp(min=0), (idx >= lo) & (idx < hi)))
+        return out, taps
+
+    (xs0, xv0), (xs1, xv1) = (xt := axis(x1, W))[0]
+    (ys0, yv0), (ys1, yv1) = (yt := axis(y1, H))[0]
+    xs0, xs1 = torch.minimum(xs0, (W - 1).view(-1, 1)), torch.minimum(xs1, (W - 1).view(-1, 1))
+    ys0, ys1 = torch.minimum(ys0, (H - 1).view(-1, 1)), torch.minimum(ys1, (H - 1).view(-1, 1))
+    flat = frames.reshape(-1)
+    row_base = (torch.arange(B, device=device, dtype=torch.int64) * N).view(-1, 1, 1, 1)
+    chan = torch.arange(channels, device=device, dtype=torch.int64).view(1, 1, 1, -1)
+    stride = (W * channels).view(-1, 1, 1, 1)
+
+    def tap(ys, yv, xs, xv, weight):  # (B, S, S, C) int32 source pixels times their weight (0 in the padding)
+        index = row_base + ys.view(B, -1, 1, 1) * stride + xs.view(B, 1, -1, 1) * channels + chan
+        w = weight * (yv.view(B, -1, 1) & xv.view(B, 1, -1))
+        return flat[index].to(torch.int32) * w.unsqueeze(-1)
+
+    a0, a1 = xt[1][2].view(B, 1, -1), xt[1][3].view(B, 1, -1)
+    h0 = tap(ys0, yv0, xs0, xv0, a0) + tap(ys0, yv0, xs1, xv1, a1)
+    h1 = tap(ys1, yv1, xs0, xv0, a0) + tap(ys1, yv1, xs1, xv1, a1)
+    b0, b1 = yt[1][2].view(B, -1, 1, 1), yt[1][3].view(B, -1, 1, 1)
+    out = ((((b0 * (h0 >> 4)) >> 16) + ((b1 * (h1 >> 4)) >> 16) + 2) >> 2)  # VResizeLinear, SIMD rounding
+    return out.permute(0, 3, 1, 2).to(torch.float32), torch.full_like(side, float(output_sz)) / side
+
+
+def map_box_back_batch(pred_cxcywh: torch.Tensor, prev_state: torch.Tensor, search_size: int,
+                       resize_factor: torch.Tensor) -> torch.Tensor:
+    """:func:`map_box_back` on ``(B, 4)`` tensors: the same float64 operations in the same order.
+
+    Args:
+        pred_cxcywh: ``(B, 4)`` cxcywh image-scale pixels relative to the crop's top-left corner.
+        prev_state: ``(B, 4)`` xywh image pixels the crops were centred on.
+        search_size: search-region side in crop pixels.
+        resize_factor: ``(B,)`` crop pixels per image pixel.
+
+    Returns:
+        ``(B, 4)`` float64 xywh image pixels (not clipped).
+    """
+    pred = pred_cxcywh.to(torch.float64)
+    prev = prev_state.to(torch.float64)
+    factor = resize_factor.to(torch.float64)
+    half_side = torch.full_like(factor, 0.5 * search_size) / factor  # a true division, as the host's
+    cx_real = pred[:, 0] + ((prev[:, 0] + 0.5 * prev[:, 2]) - half_side)
+    cy_real = pred[:, 1] + ((prev[:, 1] + 0.5 * prev[:, 3]) - half_side)
+    w, h = pred[:, 2], pred[:, 3]
+    return torch.stack([cx_real - 0.5 * w, cy_real - 0.5 * h, w, h], dim=1)
+
+
+def clip_box_batch(boxes: torch.Tensor, sizes: torch.Tensor, margin: int = 0) -> torch.Tensor:
+    """:func:`clip_box` on ``(B, 4)`` xywh boxes (float64) and ``(B, 2)`` image sizes ``(H, W)``; returns
+    ``(B, 4)`` float64 xywh, the host function's numbers."""
+    boxes = boxes.to(torch.float64)
+    H = sizes[:, 0].to(torch.float64)
+    W = sizes[:, 1].to(torch.float64)
+    x1, y1, w, h = boxes.unbind(-1)
+    x2, y2 = x1 + w, y1 + h
+    x1 = torch.minimum(x1.clamp(min=0.0), W - margin)
+    x2 = torch.minimum(x2.clamp(min=float(margin)), W)
+    y1 = torch.minimum(y1.clamp(min=0.0), H - margin)
+    y2 = torch.minimum(y2.clamp(min=float(margin)), H)
+    return torch.stack([x1, y1, (x2 - x1).clamp(min=float(margin)), (y2 - y1).clamp(min=float(margin))], dim=1)
+
+
+def scale_crop_boxes_tensor(boxes_norm: torch.Tensor, search_size: int, resize_factor: torch.Tensor) -> torch.Tensor:
+    """:func:`scale_crop_boxes` on the device: ``(B, ..., 4)`` float32 normalised boxes times ``search_size``,
+    divided by the ``(B,)`` float64 ``resize_factor`` as the official code's ``/ resize_factor`` (a Python float)
+    divides on this device (CUDA: times the float32 reciprocal; elsewhere: the float32 quotient)."""
+    scaled = boxes_norm.to(torch.float32) * float(search_size)
+    factor = resize_factor.to(torch.float32).view(-1, *([1] * (scaled.dim() - 1)))
+    if scaled.device.type == "cuda":
+        return scaled * (torch.ones_like(factor) / factor)
+    return scaled / factor

@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # torch is imported where it is used, so tools that only need
     import torch
 
 __all__ = ["NestedTensor", "atomic_write", "make_temp_file", "current_umask", "resolve_device", "autocast_context",
-           "file_sha256"]
+           "wait_for_device", "file_sha256"]
 
 
 class NestedTensor:
@@ -125,6 +125,21 @@ def autocast_context(device: Union[str, torch.device], precision: str = "fp32"):
     if precision not in dtypes:
         raise ValueError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
     return torch.autocast(device_type=torch.device(device).type, dtype=dtypes[precision])
+
+
+def wait_for_device(device) -> None:
+    """Wait for the work queued on ``device``'s current stream with a blocking CUDA event: the host thread
+    sleeps until the GPU is done instead of spinning in the driver (what a synchronising ``.tolist()`` or
+    ``torch.cuda.synchronize`` does), so a CUDA tracker spends little host CPU time per frame. A no-op
+    elsewhere."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return
+    event = torch.cuda.Event(blocking=True)
+    event.record(torch.cuda.current_stream(device))
+    event.synchronize()
 
 
 _SHA256_MEMO: dict = {}

@@ -34,7 +34,7 @@ from lib.models import build_network
 from lib.models.aiatrack import target_background_region
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, map_box_back, transform_image_to_crop
-from lib.utils.misc import NestedTensor, autocast_context
+from lib.utils.misc import NestedTensor, autocast_context, wait_for_device
 from lib.vis.draw import draw_boxes, draw_text, hstack_images
 
 __all__ = ["AiATrackTracker", "ReferenceEntry", "hyper_parameters"]
@@ -157,7 +157,9 @@ class AiATrackTracker(BaseTracker):
         pred_box = pred_boxes.mean(dim=0) * self.search_size / resize_factor  # cxcywh, crop-relative
         box_norm = coord_in_crop[0].float()  # xywh normalised to the crop (the reference's target region)
         # The frame's one device-to-host read: box, predicted IoU and the normalised box together.
-        values = torch.cat([pred_box, pred_iou["pred_iou"][0][0][:1].float(), box_norm]).tolist()
+        values = torch.cat([pred_box, pred_iou["pred_iou"][0][0][:1].float(), box_norm])
+        wait_for_device(self.device)  # sleep, not spin, while the GPU works
+        values = values.tolist()
         prev_state = self.state
         self.state = clip_box(map_box_back(values[:4], prev_state, self.search_size, resize_factor), H, W, margin=10)
         predicted_iou = values[4]

@@ -395,6 +395,22 @@ class BatchedStepMixin:
             if getattr(t, "network", None) is not getattr(lead, "network", None):
                 raise ValueError("forward_batch: the trackers of a batch must share one network "
                                  "(create them with lead.new_slot())")
+        frame_rows = [i for i, inp in enumerate(inputs_list) if isinstance(inp, dict) and "frame_image" in inp]
+        if frame_rows:  # the whole frame in one step (lib/test/tracker/frame_graph.py); the others as below
+            from lib.test.tracker.frame_graph import frame_graph_for
+
+            outputs: list = [None] * len(trackers)
+            members = [trackers[i] for i in frame_rows]
+            images = [inputs_list[i]["frame_image"] for i in frame_rows]
+            with torch.no_grad():
+                boxes = frame_graph_for(lead, members, images).run(members, images)
+            for i, box in zip(frame_rows, boxes):
+                outputs[i] = {"frame_box": box}
+            rest = [i for i in range(len(trackers)) if outputs[i] is None]
+            if rest:
+                for i, out in zip(rest, cls.forward_batch([trackers[i] for i in rest], [inputs_list[i] for i in rest])):
+                    outputs[i] = out
+            return outputs
         from lib.utils.misc import autocast_context
 
         batch = collate_network_inputs([inp["network"] for inp in inputs_list])

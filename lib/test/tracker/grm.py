@@ -89,6 +89,10 @@ class GRMTracker(OSTrackTracker):
         return {"template": self.template, "search": search, "template_mask": self.box_mask_z,
                 "threshold": self.threshold}
 
+    def frame_constants(self) -> Dict[str, Optional[torch.Tensor]]:
+        """The per-sequence tensors of the network call (template, GRM's template box mask)."""
+        return {"template": self.template, "template_mask": self.box_mask_z}
+
     def network_forward(self, network_inputs: Dict[str, Any]) -> Dict[str, Any]:
         """GRM on a batch of B search regions (with B = 1: the single-sequence step).
 

@@ -16,7 +16,9 @@ import torch
 from lib.models import build_network
 from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, hann2d, map_box_back, scale_crop_boxes, transform_image_to_crop
+from lib.utils.crop import (clip_box, clip_box_batch, crop_square, hann2d, map_box_back, map_box_back_batch,
+                            sample_target_batch, scale_crop_boxes, scale_crop_boxes_tensor, transform_image_to_crop)
+from lib.utils.misc import autocast_context, wait_for_device
 from lib.vis.draw import hstack_images
 
 __all__ = ["OSTrackTracker", "masked_search_visualization", "whiten_tokens"]
@@ -105,6 +107,8 @@ class OSTrackTracker(BaseTracker):
         self.box_mask_z: Optional[torch.Tensor] = None
         self.z_patch_arr: Optional[np.ndarray] = None
         self._pending_step: Optional[Dict[str, Any]] = None
+        if "device_crop" not in params.extra and self.frame_graph_enabled():
+            self.use_device_crop = True  # the template crop too, so the graph tracks as the eager device crop
 
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """Crop the template around ``info['init_bbox']`` (xywh pixels) and build the CE template mask.
@@ -118,6 +122,7 @@ class OSTrackTracker(BaseTracker):
         self.z_patch_arr = z_patch  # for the debug view (a device tensor with the device crop)
         self.box_mask_z = self.template_mask(box, resize_factor)
         self.state = list(box)
+        self.frame_state_dirty = True  # the whole-frame graph's row must be rewritten
         self.frame_id = 0
         if self.save_all_boxes:
             return {"all_boxes": list(box)}
@@ -149,6 +154,11 @@ class OSTrackTracker(BaseTracker):
         if self.state is None:
             raise RuntimeError(f"{type(self).__name__}.track() called before initialize()")
         self.frame_id += 1
+        if self.frame_graph_enabled() and self._regular_crop(image.shape):
+            # the whole frame runs in forward_batch's FrameGraph: nothing to prepare on the host
+            step = {"frame_image": image, "network": None}
+            self._pending_step = step
+            return step
         # cv2 on the host, or on the device (BaseTracker.use_device_crop: CUDA by default)
         search, _, resize_factor, x_patch = self.crop_normalized(self.prepare_frame(image), self.state,
                                                                  self.search_factor, self.search_size, self.preprocessor)
@@ -206,6 +216,7 @@ class OSTrackTracker(BaseTracker):
         ``removed_indexes_s``, ...) stay on the device for the debug views."""
         out = dict(raw)
         # the one device read of the step: (B, queries, 4) float32 (tolist of float32 values is exact)
+        wait_for_device(self.device)  # sleep, not spin, while the GPU works
         out["boxes_norm"] = np.asarray(raw["tracked_boxes"].tolist(), dtype=np.float32)
         return out
 
@@ -221,6 +232,10 @@ class OSTrackTracker(BaseTracker):
         if step is None:
             raise RuntimeError(f"{type(self).__name__}.finish_step() without a prepare_step()")
         self._pending_step = None
+        if "frame_box" in outputs:  # the whole-frame graph mapped, clipped and stored the box on the device
+            self.state = [float(v) for v in outputs["frame_box"]]
+            return {"target_bbox": self.state}
+        self.frame_state_dirty = True  # the state changes on the host: the graph's row is stale
         H, W = step["image_size"]
         resize_factor = step["resize_factor"]
         prev_state = step["prev_state"]
@@ -244,6 +259,61 @@ class OSTrackTracker(BaseTracker):
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
+
+    # -- the whole frame in one CUDA graph (lib/test/tracker/frame_graph.py) -------------------------------------
+    def frame_graph_enabled(self) -> bool:
+        """Whether frames go through the whole-frame step (:mod:`lib.test.tracker.frame_graph`):
+        ``params.extra['frame_graph']`` if given, else with ``cuda_graph`` (not with ``device_crop`` switched off,
+        which keeps the cv2 crop, or ``compile``); never with debug views, ``save_all_boxes``, the ONNX Runtime
+        backend or a boolean GT_BOX template mask (box-dependent token counts)."""
+        if self.debug_sink is not None or self.save_all_boxes or self.backend != "pytorch":
+            return False
+        if isinstance(self.box_mask_z, torch.Tensor) and self.box_mask_z.dtype == torch.bool:
+            return False
+        extra = self.params.extra
+        if extra.get("frame_graph") is not None:
+            return bool(extra["frame_graph"])
+        return bool(self.params.cuda_graph) and bool(extra.get("device_crop", True)) and not self.params.compile
+
+    def _regular_crop(self, image_shape: Sequence[int]) -> bool:
+        """Whether the search crop around the current state overlaps the image, so that the device-side crop
+        geometry of :func:`~lib.utils.crop.sample_target_batch` is the official slices' (always true for a state
+        clipped with the 10-pixel margin; an initial box may lie mostly outside the image)."""
+        H, W = int(image_shape[0]), int(image_shape[1])
+        try:
+            x1, y1, side = crop_square(self.state, self.search_factor)
+        except ValueError:
+            return False
+        return -side < x1 < W - 1 and -side < y1 < H - 1
+
+    def frame_constants(self) -> Dict[str, Optional[torch.Tensor]]:
+        """The per-sequence tensors of the network call, ``(1, ...)`` on the device (rows of the frame graph)."""
+        return {"template": self.template, "ce_template_mask": self.box_mask_z}
+
+    def frame_step(self, frames: torch.Tensor, sizes: torch.Tensor, state: torch.Tensor,
+                   constants: Dict[str, Optional[torch.Tensor]]) -> torch.Tensor:
+        """The whole tracking step of B sequences on the device, static shapes and no host reads (captured by
+        :class:`~lib.test.tracker.frame_graph.FrameGraph`): search crop around each previous box
+        (:func:`~lib.utils.crop.sample_target_batch`), normalisation, network under the precision's autocast,
+        Hann window, arg-max and box decoding (:meth:`_decode`), then the host path's box arithmetic on tensors
+        (mean over queries and scaling in float32, mapping back and clipping with the 10-pixel margin in float64).
+
+        Args:
+            frames: ``(B, N)`` uint8 flattened ``(H, W, 3)`` frames; sizes: ``(B, 2)`` int64 ``(H, W)``.
+            state: ``(B, 4)`` float64 previous boxes, xywh image pixels.
+            constants: :meth:`frame_constants` entries batched to ``(B, ...)``.
+
+        Returns:
+            ``(B, 4)`` float64 new boxes, xywh image pixels (clipped): ``track``'s boxes.
+        """
+        crop, resize_factor = sample_target_batch(frames, sizes, state, self.search_factor, self.search_size)
+        inputs = dict(self.network_inputs(self.preprocessor.normalize(crop)))
+        inputs.update({k: v for k, v in constants.items() if k in inputs})
+        with autocast_context(self.device, self.params.precision):
+            raw = self.network_forward(inputs)
+        boxes = raw["tracked_boxes"]  # (B, queries, 4) cxcywh normalised to the crop, float32
+        pred = scale_crop_boxes_tensor(boxes.mean(dim=1), self.search_size, resize_factor)
+        return clip_box_batch(map_box_back_batch(pred, state, self.search_size, resize_factor), sizes, margin=10)
 
     def reset_sequence_state(self) -> None:
         """Forget the sequence: box, template, template mask, pending step."""

@@ -29,7 +29,7 @@ from lib.config.sparsett import select_test_hyper
 from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import siamfc_crop, siamfc_geometry, warp_subwindow_tensor
-from lib.utils.misc import autocast_context
+from lib.utils.misc import autocast_context, wait_for_device
 
 __all__ = ["SparseTTTracker", "get_tracker_class"]
 
@@ -160,7 +160,9 @@ class SparseTTTracker(BaseTracker):
         best, pscore, penalty = self._postprocess_score(score_t, box_t, sz, scale_x)
         # The frame's one device-to-host read: the chosen box (cxywh crop pixels), its score and penalty.
         picked = torch.cat([box_t.index_select(0, best).view(-1), score_t.index_select(0, best),
-                            penalty.index_select(0, best)]).tolist()
+                            penalty.index_select(0, best)])
+        wait_for_device(self.device)  # sleep, not spin, while the GPU works
+        picked = picked.tolist()
         picked = np.asarray(picked, dtype=np.float32)  # float32 values, exactly
         new_pos, new_sz = self._postprocess_box(picked[:4], picked[4], picked[5], pos, sz, scale_x)
         new_pos, new_sz = self._restrict_box(new_pos, new_sz)

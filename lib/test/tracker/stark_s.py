@@ -21,7 +21,7 @@ from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import clip_box, map_box_back
 from lib.utils.merge import merge_template_search
-from lib.utils.misc import NestedTensor, autocast_context
+from lib.utils.misc import NestedTensor, autocast_context, wait_for_device
 
 __all__ = ["STARKSTracker", "CLIP_MARGIN"]
 
@@ -187,7 +187,9 @@ class STARKSTracker(BaseTracker):
         self.frame_id += 1
         frame = self.prepare_frame(image)
         out_dict, resize_factor, x_patch = self._run_search(frame)
-        values = self._frame_values(out_dict, resize_factor).tolist()  # the frame's one device-to-host read
+        values = self._frame_values(out_dict, resize_factor)
+        wait_for_device(self.device)  # sleep, not spin, while the GPU works
+        values = values.tolist()  # the frame's one device-to-host read
         self.state = self._map_prediction(values[:4], resize_factor, H, W)
         out = {"target_bbox": self.state, **self._on_new_state(frame, values)}
         if self.debug_sink is not None:  # attached by the runner / video demo for --debug L > 0
