@@ -39,6 +39,11 @@ def test_tracker_with_cuda_graph_on_the_cpu_fails_clearly():
     params.cuda_graph = True
     tracker = get_tracker_class("stark_s")(params, "otb")
     tracker.initialize(frames[0], {"init_bbox": box})
+    with pytest.raises(GraphCaptureError, match="needs a CUDA device, 'stark_s whole-frame step' runs on 'cpu'"):
+        tracker.track(frames[1])
+    params.extra["frame_graph"] = False  # the per-call network step fails the same way
+    tracker = get_tracker_class("stark_s")(params, "otb")
+    tracker.initialize(frames[0], {"init_bbox": box})
     with pytest.raises(GraphCaptureError, match="needs a CUDA device, 'stark_s search backbone"):
         tracker.track(frames[1])
 

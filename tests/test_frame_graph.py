@@ -26,7 +26,9 @@ from tests.conftest import need_shared, tiny_config
 from tests.test_capture_safety import fake_run
 
 CTR_POINT = {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "CTR_POINT", "DATA.TEMPLATE.SIZE": 128, "TEST.TEMPLATE_SIZE": 128}
-TRACKERS = {"ostrack_ce": ("ostrack", "ostrack", CTR_POINT), "grm": ("grm", "grm", {})}
+# STARK-ST updates its dynamic template every 3rd frame when confident (the score head's bias is raised below)
+TRACKERS = {"ostrack_ce": ("ostrack", "ostrack", CTR_POINT), "grm": ("grm", "grm", {}), "stark_s": ("stark_s", "stark_s", {}),
+            "stark_st": ("stark_st", "stark_st2", {"DATA.MAX_SAMPLE_INTERVAL": [3]})}
 
 
 def _random_boxes(rng, H, W, n):
@@ -100,14 +102,21 @@ def frames():
 def _make(name, cfg, **extra):
     torch.manual_seed(0)
     params = TrackerParams.create(name, cfg, require_checkpoint=False, device="cpu", **extra)
-    return get_tracker_class(name)(params, "otb")
+    tracker = get_tracker_class(name)(params, "otb")
+    if name == "stark_st":  # confident: the template updates happen
+        with torch.no_grad():
+            tracker.network.cls_head.layers[-1].bias.add_(20.0)
+    return tracker
 
 
 @pytest.mark.parametrize("key", sorted(TRACKERS))
 def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_path):
     """15 tracked frames (the target walks to the image border, so clipping acts), and a second sequence whose
     first box lies mostly outside the image (its first frame takes the regular path, then the graph's row is
-    rewritten): boxes bit-identical to the per-call device crop (the template crop is the same device crop)."""
+    rewritten): boxes bit-identical to the per-call device crop (the template crop is the same device crop).
+    STARK-ST: the confidences too, and the dynamic templates updated at the same frames."""
+    from lib.test.tracker.frame_graph import FrameGraph
+
     name, script, changes = TRACKERS[key]
     cfg = tiny_config(tmp_path, script, f"{script}_frame", **changes)
     images, box = frames
@@ -119,12 +128,20 @@ def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_pat
         regular.initialize(images[0], {"init_bbox": init})
         whole.initialize(images[0], {"init_bbox": init})
         if init is far:
-            assert not whole._regular_crop(images[0].shape)  # the first frame takes the regular path
-        ref = [regular.track(im)["target_bbox"] for im in images[1:]]
-        got = [whole.track(im)["target_bbox"] for im in images[1:]]
-        assert [[float(v) for v in b] for b in ref] == got
-        # the per-call network step ran for the far box's first frame only
-        assert ("network_forward" in whole._shared_steps) == (init is far)
+            assert not whole.regular_search_crop(images[0].shape)  # the first frame takes the regular path
+        ref = [regular.track(im) for im in images[1:]]
+        rows = []
+        original = FrameGraph.run
+        FrameGraph.run = lambda self, trackers, imgs: rows.append(len(trackers)) or original(self, trackers, imgs)
+        try:
+            got = [whole.track(im) for im in images[1:]]
+        finally:
+            FrameGraph.run = original
+        assert [[float(v) for v in r["target_bbox"]] for r in ref] == [r["target_bbox"] for r in got]
+        assert len(rows) == len(images) - 1 - (init is far)  # the far box's first frame took the regular path
+        if name == "stark_st":
+            assert [r["conf_score"] for r in ref] == [r["conf_score"] for r in got]
+            assert whole.update_frames == regular.update_frames and whole.update_frames[0] >= 12
     graph = whole._shared_steps["frame_graph"]
     assert graph.captures == 0 and not graph.use_graph  # eager on the CPU: the same step a graph replays
 

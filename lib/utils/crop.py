@@ -581,7 +581,7 @@ def _linear_taps_tensor(out_size: int, side: torch.Tensor):
 
 
 def sample_target_batch(frames: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, search_area_factor: float,
-                        output_sz: int, channels: int = 3) -> Tuple[torch.Tensor, torch.Tensor]:
+                        output_sz: int, channels: int = 3, return_mask: bool = False):
     """:func:`sample_target_tensor` for B frames at once, with the crop geometry computed on the device: every
     shape is fixed and nothing is read to the host, so the crop is part of a captured CUDA graph
     (:mod:`lib.test.tracker.frame_graph`).
@@ -603,9 +603,11 @@ def sample_target_batch(frames: torch.Tensor, sizes: torch.Tensor, boxes: torch.
         search_area_factor: crop side relative to ``sqrt(w*h)``.
         output_sz: output side S.
         channels: channels per pixel (3).
+        return_mask: also return the attention mask (STARK's search mask).
 
     Returns:
-        ``(crop (B, channels, S, S) float32 grey levels 0..255, resize_factor (B,) float64 = S / side)``.
+        ``(crop (B, channels, S, S) float32 grey levels 0..255, resize_factor (B,) float64 = S / side)``, and with
+        ``return_mask`` the ``(B, S, S)`` bool mask of :func:`sample_target_tensor` (True where padding contributes).
     """
     B, N = frames.shape
     x1, y1, side = crop_square_tensor(boxes, search_area_factor)
@@ -643,7 +645,16 @@ def sample_target_batch(frames: torch.Tensor, sizes: torch.Tensor, boxes: torch.
     h1 = tap(ys1, yv1, xs0, xv0, a0) + tap(ys1, yv1, xs1, xv1, a1)
     b0, b1 = yt[1][2].view(B, -1, 1, 1), yt[1][3].view(B, -1, 1, 1)
     out = ((((b0 * (h0 >> 4)) >> 16) + ((b1 * (h1 >> 4)) >> 16) + 2) >> 2)  # VResizeLinear, SIMD rounding
-    return out.permute(0, 3, 1, 2).to(torch.float32), torch.full_like(side, float(output_sz)) / side
+    # (B, C, S, S) views of the (B, S, S, C) result; for B = 1 with sample_target_tensor's (and the official
+    # Preprocessor's) strides, whose size-1 batch stride decides the convolution's memory format on some back ends
+    crop = out[0].permute(2, 0, 1).unsqueeze(0) if B == 1 else out.permute(0, 3, 1, 2)
+    crop, resize_factor = crop.to(torch.float32), torch.full_like(side, float(output_sz)) / side
+    if not return_mask:
+        return crop, resize_factor
+    # sample_target_tensor's mask: a tap of positive weight in the padding
+    pad_y = ~yv0 | (~yv1 & (yt[1][4] > 0))
+    pad_x = ~xv0 | (~xv1 & (xt[1][4] > 0))
+    return crop, resize_factor, pad_y.view(B, -1, 1) | pad_x.view(B, 1, -1)
 
 
 def map_box_back_batch(pred_cxcywh: torch.Tensor, prev_state: torch.Tensor, search_size: int,

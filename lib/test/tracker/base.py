@@ -491,6 +491,76 @@ class BaseTracker(BatchedStepMixin):
         """Track one frame; returns at least ``{'target_bbox': [x, y, w, h]}`` in image pixels."""
         raise NotImplementedError
 
+    # -- the whole frame in one step (lib/test/tracker/frame_graph.py) ---------------------------------------
+    #: True where the class implements :meth:`frame_constants` and :meth:`frame_step` (OSTrack, GRM, STARK-S/ST)
+    supports_frame_graph: bool = False
+    #: numbers per sequence that :meth:`frame_step` returns: the xywh box, then what else the host needs
+    frame_values: int = 4
+    #: set whenever the host state or the constants changed without the whole-frame step: its row is rewritten
+    frame_state_dirty: bool = True
+
+    def frame_graph_allowed(self) -> bool:
+        """Tracker-specific conditions for the whole-frame step (default: none)."""
+        return True
+
+    def frame_graph_enabled(self) -> bool:
+        """Whether frames go through the whole-frame step (:mod:`lib.test.tracker.frame_graph`):
+        ``params.extra['frame_graph']`` if given, else with ``cuda_graph`` (unless ``device_crop`` is switched
+        off, which keeps the cv2 crop, or with ``compile``); never for a class without it, with debug views,
+        ``save_all_boxes``, the ONNX Runtime backend, or where :meth:`frame_graph_allowed` says no."""
+        if not self.supports_frame_graph or self.debug_sink is not None or self.backend != "pytorch":
+            return False
+        if getattr(self, "save_all_boxes", False) or not self.frame_graph_allowed():
+            return False
+        extra = self.params.extra
+        if extra.get("frame_graph") is not None:
+            return bool(extra["frame_graph"])
+        return bool(self.params.cuda_graph) and bool(extra.get("device_crop", True)) and not self.params.compile
+
+    def adopt_frame_graph_crop(self) -> None:
+        """With the whole-frame step (and no explicit ``device_crop``), crop the templates on the device too, so
+        that a graph tracks exactly as the eager device-crop path (called at the end of a subclass' __init__)."""
+        if "device_crop" not in self.params.extra and self.frame_graph_enabled():
+            self.use_device_crop = True
+
+    def regular_search_crop(self, image_shape: Sequence[int]) -> bool:
+        """Whether the search crop around ``self.state`` overlaps the image, so that the device-side geometry of
+        :func:`~lib.utils.crop.sample_target_batch` is the official slices' (always true for a state clipped with
+        a margin; an initial box may lie mostly outside the image: that frame takes the regular path)."""
+        from lib.utils.crop import crop_square
+
+        H, W = int(image_shape[0]), int(image_shape[1])
+        try:
+            x1, y1, side = crop_square(self.state, self.search_factor)
+        except ValueError:
+            return False
+        return -side < x1 < W - 1 and -side < y1 < H - 1
+
+    def frame_constants(self) -> Dict[str, Optional[torch.Tensor]]:
+        """The per-sequence tensors of the whole-frame step, each ``(1, ...)`` on the device (batch dim first)."""
+        raise NotImplementedError(f"{type(self).__name__} has no whole-frame step")
+
+    def frame_step(self, frames: torch.Tensor, sizes: torch.Tensor, state: torch.Tensor,
+                   constants: Dict[str, Optional[torch.Tensor]]) -> torch.Tensor:
+        """The whole tracking step of B sequences on the device (static shapes, no host reads).
+
+        Args:
+            frames: ``(B, N)`` uint8 flattened ``(H, W, 3)`` frames; sizes: ``(B, 2)`` int64 ``(H, W)``.
+            state: ``(B, 4)`` float64 previous boxes, xywh image pixels.
+            constants: :meth:`frame_constants` entries batched to ``(B, ...)``.
+
+        Returns:
+            ``(B, frame_values)`` float64: the new clipped xywh boxes, then the tracker's extra values.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no whole-frame step")
+
+    def run_frame_graph(self, image: np.ndarray) -> list:
+        """One frame of this tracker alone through the whole-frame step: its ``frame_values`` numbers."""
+        from lib.test.tracker.frame_graph import frame_graph_for
+
+        with torch.no_grad():
+            return frame_graph_for(self, [self], [image]).run([self], [image])[0]
+
     # -- accelerations ----------------------------------------------------------------------------------
     def accelerated(self, fn, name: str = "per-frame step"):
         """``fn`` (the per-frame network step: tensors in, tensors out) compiled and/or captured into a CUDA

@@ -3,22 +3,26 @@ Hann window, arg-max, box decoding, mapping back and clipping of B sequences, ca
 frame, with the tracker states kept on the device.
 
 Per frame the host does three things: it copies each sequence's frame into a page-locked staging row and
-uploads it (one host-to-device copy per frame), replays the graph, and reads the ``(B, 4)`` boxes back (one
-device-to-host copy, waited for with a blocking event, so the host thread sleeps instead of spinning while the
-GPU works). Everything else stays on the device: the crop geometry is computed from the device-held previous
-box (:func:`lib.utils.crop.sample_target_batch`, float64, the host function's numbers), and the new box is
-written back into the state buffer inside the graph.
+uploads it (one host-to-device copy per frame), replays the graph, and reads the ``(B, frame_values)`` results
+back (the boxes and, for STARK-ST, the confidence: one device-to-host copy, waited for with a blocking event, so
+the host thread sleeps instead of spinning while the GPU works). Everything else stays on the device: the crop
+geometry is computed from the device-held previous box (:func:`lib.utils.crop.sample_target_batch`, float64, the
+host function's numbers), and the new box is written back into the state buffer inside the graph.
 
-A tracker takes part through four methods (OSTrack and GRM implement them):
+A tracker takes part through :class:`~lib.test.tracker.base.BaseTracker`'s whole-frame hooks (OSTrack, GRM,
+STARK-S and STARK-ST implement them):
 
-* ``frame_graph_enabled()``: whether its frames go this way (``params.extra['frame_graph']``; by default with
-  ``cuda_graph`` unless ``device_crop`` is switched off, without debug views or ``save_all_boxes``);
-* ``frame_constants()``: the per-sequence tensors of the network call (template, template mask), ``(1, ...)``;
-* ``frame_step(frames, sizes, state, constants)``: the step itself, ``(B, 4)`` float64 new boxes, written so
-  that it has static shapes and no host reads (``tests/test_capture_safety.py`` checks it under
+* ``supports_frame_graph`` and ``frame_graph_enabled()``: whether its frames go this way
+  (``params.extra['frame_graph']``; by default with ``cuda_graph`` unless ``device_crop`` is switched off,
+  without debug views or ``save_all_boxes``);
+* ``frame_constants()``: the per-sequence tensors of the network call (template or its features, template
+  mask), batch dimension first, ``(1, ...)``;
+* ``frame_step(frames, sizes, state, constants)``: the step itself, ``(B, frame_values)`` float64 (the new
+  clipped boxes first), with static shapes and no host reads (``tests/test_frame_graph.py`` checks it under
   ``FakeTensorMode``);
-* ``frame_state_dirty``: set by the tracker whenever its host state changed without the graph
-  (``initialize``, a frame that took the regular path); the next step rewrites its row.
+* ``frame_state_dirty``: set by the tracker whenever its host state or constants changed without the graph
+  (``initialize``, a frame that took the regular path, a STARK-ST template update); the next step rewrites
+  its row.
 
 Sequences keep a row while they are tracked; a row whose tracker left the batch (its sequence ended) is given to
 the next new one. Rows not in a step are computed too (fixed shapes) and ignored. More sequences than rows, or a
@@ -55,13 +59,21 @@ class FrameGraph:
 
     Attributes:
         captures: graphs captured so far (1 unless the batch or the frames outgrew the buffers).
+
+    Raises:
+        lib.models.acceleration.GraphCaptureError: ``cuda_graph`` asked for on a device that is not CUDA.
     """
 
     def __init__(self, lead, capacity: int, pixels: int, captures: int = 0):
         self.lead = lead
         self.device = torch.device(lead.device)
         self.cuda = self.device.type == "cuda"
-        self.use_graph = bool(lead.params.cuda_graph) and self.cuda
+        self.use_graph = bool(lead.params.cuda_graph)
+        if self.use_graph and not self.cuda:
+            from lib.models.acceleration import GraphCaptureError
+
+            raise GraphCaptureError(f"--cuda_graph needs a CUDA device, '{lead.params.name} whole-frame step' runs on "
+                                    f"'{self.device}'")
         self.capacity = int(capacity)
         self.pixels = int(pixels)
         dev = self.device
@@ -75,7 +87,9 @@ class FrameGraph:
         # straight into ``frames``
         self.staging = (torch.empty((self.capacity, self.pixels), dtype=torch.uint8, pin_memory=True)
                         if self.cuda else None)
-        self.result = torch.empty((self.capacity, 4), dtype=torch.float64, pin_memory=self.cuda)
+        self.values = int(lead.frame_values)
+        self.output = torch.zeros((self.capacity, self.values), dtype=torch.float64, device=dev)
+        self.result = torch.empty((self.capacity, self.values), dtype=torch.float64, pin_memory=self.cuda)
         self.owners: List[Optional[weakref.ref]] = [None] * self.capacity
         self.shapes: List[Optional[tuple]] = [None] * self.capacity
         self.graph = None
@@ -125,8 +139,9 @@ class FrameGraph:
 
     # -- the step ------------------------------------------------------------------------------------------
     def _step(self) -> None:
-        new_state = self.lead.frame_step(self.frames, self.sizes, self.state, self.constants)
-        self.state.copy_(new_state)
+        out = self.lead.frame_step(self.frames, self.sizes, self.state, self.constants)
+        self.output.copy_(out)
+        self.state.copy_(out[:, :4])
 
     def _capture(self) -> None:
         from lib.models.acceleration import capture_graph
@@ -154,7 +169,8 @@ class FrameGraph:
             images: their ``(H, W, 3)`` uint8 frames.
 
         Returns:
-            the new ``[x, y, w, h]`` (image pixels, float64) of each tracker, in order.
+            per tracker, in order, its ``frame_values`` numbers (float64): the new ``[x, y, w, h]`` (image pixels,
+            clipped), then the tracker's extra values (STARK-ST: the confidence).
         """
         rows = self._rows(trackers)
         for r, tracker, image in zip(rows, trackers, images):
@@ -162,7 +178,7 @@ class FrameGraph:
                 self._write_row(r, tracker)
             self._upload(r, np.ascontiguousarray(image))
         self.execute()
-        self.result.copy_(self.state, non_blocking=self.cuda)
+        self.result.copy_(self.output, non_blocking=self.cuda)
         wait_for_device(self.device)
         values = self.result.tolist()
         return [values[r] for r in rows]

@@ -16,7 +16,7 @@ import torch
 from lib.models import build_network
 from lib.models.layers.candidate_elimination import ce_template_index, generate_mask_cond
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import (clip_box, clip_box_batch, crop_square, hann2d, map_box_back, map_box_back_batch,
+from lib.utils.crop import (clip_box, clip_box_batch, hann2d, map_box_back, map_box_back_batch,
                             sample_target_batch, scale_crop_boxes, scale_crop_boxes_tensor, transform_image_to_crop)
 from lib.utils.misc import autocast_context, wait_for_device
 from lib.vis.draw import hstack_images
@@ -107,8 +107,7 @@ class OSTrackTracker(BaseTracker):
         self.box_mask_z: Optional[torch.Tensor] = None
         self.z_patch_arr: Optional[np.ndarray] = None
         self._pending_step: Optional[Dict[str, Any]] = None
-        if "device_crop" not in params.extra and self.frame_graph_enabled():
-            self.use_device_crop = True  # the template crop too, so the graph tracks as the eager device crop
+        self.adopt_frame_graph_crop()
 
     def initialize(self, image: np.ndarray, info: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """Crop the template around ``info['init_bbox']`` (xywh pixels) and build the CE template mask.
@@ -154,7 +153,7 @@ class OSTrackTracker(BaseTracker):
         if self.state is None:
             raise RuntimeError(f"{type(self).__name__}.track() called before initialize()")
         self.frame_id += 1
-        if self.frame_graph_enabled() and self._regular_crop(image.shape):
+        if self.frame_graph_enabled() and self.regular_search_crop(image.shape):
             # the whole frame runs in forward_batch's FrameGraph: nothing to prepare on the host
             step = {"frame_image": image, "network": None}
             self._pending_step = step
@@ -261,30 +260,11 @@ class OSTrackTracker(BaseTracker):
         return result
 
     # -- the whole frame in one CUDA graph (lib/test/tracker/frame_graph.py) -------------------------------------
-    def frame_graph_enabled(self) -> bool:
-        """Whether frames go through the whole-frame step (:mod:`lib.test.tracker.frame_graph`):
-        ``params.extra['frame_graph']`` if given, else with ``cuda_graph`` (not with ``device_crop`` switched off,
-        which keeps the cv2 crop, or ``compile``); never with debug views, ``save_all_boxes``, the ONNX Runtime
-        backend or a boolean GT_BOX template mask (box-dependent token counts)."""
-        if self.debug_sink is not None or self.save_all_boxes or self.backend != "pytorch":
-            return False
-        if isinstance(self.box_mask_z, torch.Tensor) and self.box_mask_z.dtype == torch.bool:
-            return False
-        extra = self.params.extra
-        if extra.get("frame_graph") is not None:
-            return bool(extra["frame_graph"])
-        return bool(self.params.cuda_graph) and bool(extra.get("device_crop", True)) and not self.params.compile
+    supports_frame_graph = True
 
-    def _regular_crop(self, image_shape: Sequence[int]) -> bool:
-        """Whether the search crop around the current state overlaps the image, so that the device-side crop
-        geometry of :func:`~lib.utils.crop.sample_target_batch` is the official slices' (always true for a state
-        clipped with the 10-pixel margin; an initial box may lie mostly outside the image)."""
-        H, W = int(image_shape[0]), int(image_shape[1])
-        try:
-            x1, y1, side = crop_square(self.state, self.search_factor)
-        except ValueError:
-            return False
-        return -side < x1 < W - 1 and -side < y1 < H - 1
+    def frame_graph_allowed(self) -> bool:
+        """Not with a boolean GT_BOX template mask (box-dependent token counts need a host read)."""
+        return not (isinstance(self.box_mask_z, torch.Tensor) and self.box_mask_z.dtype == torch.bool)
 
     def frame_constants(self) -> Dict[str, Optional[torch.Tensor]]:
         """The per-sequence tensors of the network call, ``(1, ...)`` on the device (rows of the frame graph)."""

@@ -19,7 +19,8 @@ import torch
 
 from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, map_box_back
+from lib.utils.crop import (clip_box, clip_box_batch, map_box_back, map_box_back_batch, sample_target_batch,
+                            scale_crop_boxes_tensor)
 from lib.utils.merge import merge_template_search
 from lib.utils.misc import NestedTensor, autocast_context, wait_for_device
 
@@ -61,6 +62,7 @@ class STARKSTracker(BaseTracker):
         self.z_dict1: Dict[str, torch.Tensor] = {}
         self.z_patch_arr: Optional[np.ndarray] = None  # the first template crop (debug views)
         self._step = None  # the (accelerated) per-frame network step, built at the first frame
+        self.adopt_frame_graph_crop()
 
     # -- helpers shared with STARK-ST ---------------------------------------------------------------
     def _autocast(self):
@@ -118,6 +120,44 @@ class STARKSTracker(BaseTracker):
         self.debug_show(self.z_patch_arr, "image", 1, "template")
         self.debug_show(self.patch_image(x_patch), "image", 1, "search_region")
 
+    # -- the whole frame in one step (lib/test/tracker/frame_graph.py) -----------------------------------
+    supports_frame_graph = True
+
+    def frame_constants(self) -> Dict[str, torch.Tensor]:
+        """The cached template features, batch dimension first: ``z<i>_feat`` / ``z<i>_pos`` ``(1, L, C)``,
+        ``z<i>_mask`` ``(1, L)`` per template (token order of :meth:`_templates`)."""
+        out = {}
+        for i, z in enumerate(self._templates()):
+            out[f"z{i}_feat"] = z["feat"].transpose(0, 1).contiguous()
+            out[f"z{i}_mask"] = z["mask"]
+            out[f"z{i}_pos"] = z["pos"].transpose(0, 1).contiguous()
+        return out
+
+    def frame_step(self, frames: torch.Tensor, sizes: torch.Tensor, state: torch.Tensor,
+                   constants: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Search crop with its mask around each previous box (:func:`~lib.utils.crop.sample_target_batch`),
+        normalisation, :meth:`_search_step` on the batched template features, then :meth:`_frame_values_batch`
+        and the host path's mapping back and clipping on tensors: ``(B, frame_values)`` float64 (see
+        :meth:`BaseTracker.frame_step`)."""
+        crop, resize_factor, mask = sample_target_batch(frames, sizes, state, self.search_factor, self.search_size,
+                                                        return_mask=True)
+        count = sum(1 for key in constants if key.endswith("_feat"))
+        templates = [{"feat": constants[f"z{i}_feat"].transpose(0, 1), "mask": constants[f"z{i}_mask"],
+                      "pos": constants[f"z{i}_pos"].transpose(0, 1)} for i in range(count)]
+        with self._autocast():
+            out_dict = self._search_step(self.preprocessor.normalize(crop), mask, templates)
+        values = self._frame_values_batch(out_dict, resize_factor)
+        box = clip_box_batch(map_box_back_batch(values[:, :4], state, self.search_size, resize_factor), sizes,
+                             margin=CLIP_MARGIN)
+        return torch.cat([box, values[:, 4:].to(torch.float64)], dim=1)
+
+    def _frame_values_batch(self, out_dict: Dict[str, torch.Tensor], resize_factor: torch.Tensor) -> torch.Tensor:
+        """:meth:`_frame_values` of B sequences with ``(B,)`` resize factors on the device: ``(B, 4)`` float32
+        (scaled as the official ``/ resize_factor`` on this device: :func:`~lib.utils.crop.scale_crop_boxes_tensor`)."""
+        B = resize_factor.shape[0]
+        boxes = out_dict["pred_boxes"].reshape(B, -1, 4).float().mean(dim=1)
+        return scale_crop_boxes_tensor(boxes, self.search_size, resize_factor)
+
     # -- hooks STARK-ST overrides ----------------------------------------------------------------------
     def _templates(self) -> List[Dict[str, torch.Tensor]]:
         """Cached template features in token order (search goes last)."""
@@ -145,6 +185,7 @@ class STARKSTracker(BaseTracker):
         box = check_init_box(info["init_bbox"], image.shape)
         self.z_dict1, self.z_patch_arr = self._template_features(self.prepare_frame(image), box)
         self.state = box
+        self.frame_state_dirty = True
         self.frame_id = 0
         if self.save_all_boxes:
             return {"all_boxes": box * self.num_queries}
@@ -185,6 +226,11 @@ class STARKSTracker(BaseTracker):
             raise RuntimeError(f"{type(self).__name__}: call initialize() before track()")
         H, W = image.shape[:2]
         self.frame_id += 1
+        if self.frame_graph_enabled() and self.regular_search_crop(image.shape):
+            values = self.run_frame_graph(image)  # crop to clipped box in one step (lib/test/tracker/frame_graph.py)
+            self.state = [float(v) for v in values[:4]]
+            return {"target_bbox": self.state, **self._on_new_state(image, values)}
+        self.frame_state_dirty = True  # the state changes on the host: the whole-frame step's row is stale
         frame = self.prepare_frame(image)
         out_dict, resize_factor, x_patch = self._run_search(frame)
         values = self._frame_values(out_dict, resize_factor)

@@ -80,6 +80,14 @@ class STARKSTTracker(STARKSTracker):
         box = super()._frame_values(out_dict, resize_factor)
         return torch.cat([box, out_dict["pred_logits"].float().view(-1)[:1].sigmoid()])
 
+    frame_values = 5  # the whole-frame step returns the box and the confidence
+
+    def _frame_values_batch(self, out_dict: Dict[str, torch.Tensor], resize_factor: torch.Tensor) -> torch.Tensor:
+        """STARK-S's ``(B, 4)`` boxes followed by each sequence's confidence: ``(B, 5)``."""
+        box = super()._frame_values_batch(out_dict, resize_factor)
+        B = resize_factor.shape[0]
+        return torch.cat([box, out_dict["pred_logits"].float().reshape(B, -1)[:, :1].sigmoid()], dim=1)
+
     def _on_new_state(self, frame, values: List[float]) -> Dict[str, Any]:
         """Confidence of the frame (``values[4]``), and the template update(s) due at this frame when confident.
 
@@ -91,7 +99,10 @@ class STARKSTTracker(STARKSTracker):
         self._updated_now = []
         for idx, interval in enumerate(self.update_intervals):
             if self.frame_id % interval == 0 and conf_score > UPDATE_THRESHOLD:
+                if isinstance(frame, np.ndarray):  # the whole-frame step's frame: crop as the regular path does
+                    frame = self.prepare_frame(frame)
                 self.z_dict_list[idx + 1], self.z_patch_list[idx + 1] = self._template_features(frame, self.state)
+                self.frame_state_dirty = True  # new template features: the whole-frame step's row is stale
                 self.update_frames[idx] = self.frame_id
                 self._updated_now.append(idx + 1)
         return {"conf_score": conf_score}
