@@ -28,7 +28,8 @@ from tests.test_capture_safety import fake_run
 CTR_POINT = {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "CTR_POINT", "DATA.TEMPLATE.SIZE": 128, "TEST.TEMPLATE_SIZE": 128}
 # STARK-ST updates its dynamic template every 3rd frame when confident (the score head's bias is raised below)
 TRACKERS = {"ostrack_ce": ("ostrack", "ostrack", CTR_POINT), "grm": ("grm", "grm", {}), "stark_s": ("stark_s", "stark_s", {}),
-            "stark_st": ("stark_st", "stark_st2", {"DATA.MAX_SAMPLE_INTERVAL": [3]})}
+            "stark_st": ("stark_st", "stark_st2", {"DATA.MAX_SAMPLE_INTERVAL": [3]}),
+            "aiatrack": ("aiatrack", "aiatrack", {}), "sparsett": ("sparsett", "sparsett", {})}
 
 
 def _random_boxes(rng, H, W, n):
@@ -103,9 +104,11 @@ def _make(name, cfg, **extra):
     torch.manual_seed(0)
     params = TrackerParams.create(name, cfg, require_checkpoint=False, device="cpu", **extra)
     tracker = get_tracker_class(name)(params, "otb")
-    if name == "stark_st":  # confident: the template updates happen
-        with torch.no_grad():
+    with torch.no_grad():
+        if name == "stark_st":  # confident: the template updates happen
             tracker.network.cls_head.layers[-1].bias.add_(20.0)
+        if name == "aiatrack":  # predicted IoU above the threshold: a new reference every frame
+            tracker.network.iou_head.iou_predictor.bias.add_(1.0)
     return tracker
 
 
@@ -127,8 +130,9 @@ def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_pat
     for init in (box, far):
         regular.initialize(images[0], {"init_bbox": init})
         whole.initialize(images[0], {"init_bbox": init})
-        if init is far:
-            assert not whole.regular_search_crop(images[0].shape)  # the first frame takes the regular path
+        # the first frame of the far box takes the regular path (SparseTT's SiamFC window pads anywhere: never)
+        regular_first = init is far and name != "sparsett"
+        assert whole.regular_search_crop(images[0].shape) != regular_first
         ref = [regular.track(im) for im in images[1:]]
         rows = []
         original = FrameGraph.run
@@ -138,10 +142,18 @@ def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_pat
         finally:
             FrameGraph.run = original
         assert [[float(v) for v in r["target_bbox"]] for r in ref] == [r["target_bbox"] for r in got]
-        assert len(rows) == len(images) - 1 - (init is far)  # the far box's first frame took the regular path
+        assert len(rows) == len(images) - 1 - regular_first
         if name == "stark_st":
             assert [r["conf_score"] for r in ref] == [r["conf_score"] for r in got]
             assert whole.update_frames == regular.update_frames and whole.update_frames[0] >= 12
+        if name == "sparsett":
+            assert [r["best_score"] for r in ref] == [r["best_score"] for r in got]
+        if name == "sparsett":
+            assert [r["best_score"] for r in ref] == [r["best_score"] for r in got]
+        if name == "aiatrack":
+            assert [r["pred_iou"] for r in ref] == [r["pred_iou"] for r in got]
+            assert [r.frame_id for r in whole.refer_list] == [r.frame_id for r in regular.refer_list]
+            assert len(whole.refer_cache) == len(images)  # the first frame and every tracked one
     graph = whole._shared_steps["frame_graph"]
     assert graph.captures == 0 and not graph.use_graph  # eager on the CPU: the same step a graph replays
 
@@ -185,8 +197,9 @@ def test_frame_graph_rows_are_reused_in_batched_evaluation(frames, tmp_path):
 
 @pytest.mark.parametrize("key", sorted(TRACKERS))
 def test_whole_frame_step_has_no_data_dependent_operation(key, frames, tmp_path):
-    """frame_step (crop geometry, crop, network, decoding, mapping back, clipping) under FakeTensorMode, batch 2;
-    the check is not vacuous: a host read of the state, as the regular path's geometry does, fails it."""
+    """frame_step (crop geometry, crop, network, decoding, mapping back, clipping) under FakeTensorMode, batch 2
+    (1 for the trackers without batched evaluation); the check is not vacuous: a host read of the state, as the
+    regular path's geometry does, fails it."""
     name, script, changes = TRACKERS[key]
     images, box = frames
     tracker = _make(name, tiny_config(tmp_path, script, f"{script}_fake", **changes), device_crop=True,
@@ -194,9 +207,10 @@ def test_whole_frame_step_has_no_data_dependent_operation(key, frames, tmp_path)
     tracker.initialize(images[0], {"init_bbox": box})
     tracker.track(images[1])
     graph = tracker._shared_steps["frame_graph"]
-    consts = {k: (None if v is None else torch.cat([v, v])) for k, v in tracker.frame_constants().items()}
-    args = (graph.frames.expand(2, -1).contiguous(), graph.sizes.expand(2, -1).contiguous(),
-            graph.state.expand(2, -1).contiguous(), consts)
+    B = 2 if tracker.supports_batching else 1
+    consts = {k: (None if v is None else torch.cat([v] * B)) for k, v in tracker.frame_constants().items()}
+    args = (graph.frames.expand(B, -1).contiguous(), graph.sizes.expand(B, -1).contiguous(),
+            graph.state.expand(B, -1).contiguous(), consts)
     err = fake_run(tracker.frame_step, args, {})
     assert err is None, f"{type(err).__name__}: {err}"
 
@@ -204,3 +218,62 @@ def test_whole_frame_step_has_no_data_dependent_operation(key, frames, tmp_path)
         sample_target_tensor(frames_[0, :int(sizes[0, 0] * sizes[0, 1] * 3)].view(int(sizes[0, 0]), -1, 3),
                              state[0].tolist(), 4.0, 64)
     assert fake_run(host_geometry, args, {}) is not None
+
+
+def test_captured_whole_frame_step_replays_the_eager_steps(frames, tmp_path, monkeypatch):
+    """The capture logic against a stand-in of torch.cuda's graph API (as tests/test_acceleration.py): the
+    warm-up calls and the capture advance the device states, which are put back, so every replay (one per
+    frame, one capture in all) gives the eager boxes."""
+    import contextlib
+
+    from lib.test.tracker.frame_graph import FrameGraph
+
+    class Graph:
+        capturing = None
+
+        def __init__(self):
+            self.replays, self.fn = 0, None
+
+        def replay(self):
+            self.replays += 1
+            self.fn()
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    @contextlib.contextmanager
+    def graph(g, pool=None):
+        Graph.capturing = g
+        try:
+            yield
+        finally:
+            Graph.capturing = None
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda *a, **k: Stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a, **k: Stream())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    original_step = FrameGraph._step
+
+    def recorded_step(self):  # what a capture records: the step on the graph's buffers
+        if Graph.capturing is not None:
+            Graph.capturing.fn = lambda: original_step(self)
+        original_step(self)
+
+    monkeypatch.setattr(FrameGraph, "_step", recorded_step)
+    name, script, changes = TRACKERS["ostrack_ce"]
+    cfg = tiny_config(tmp_path, script, "replay", **changes)
+    images, box = frames
+    eager = _make(name, cfg, device_crop=True, frame_graph=True)
+    captured = _make(name, cfg, device_crop=True, frame_graph=True)
+    for t in (eager, captured):
+        t.initialize(images[0], {"init_bbox": box})
+    ref = [eager.track(im)["target_bbox"] for im in images[1:]]
+    got = [captured.track(images[1])["target_bbox"]]
+    fg = captured._shared_steps["frame_graph"]
+    fg.use_graph = True  # from the second frame on: capture once, then replay (a CUDA device on a GPU machine)
+    got += [captured.track(im)["target_bbox"] for im in images[2:]]
+    assert got == ref
+    assert fg.captures == 1 and fg.graph.replays == len(images) - 2

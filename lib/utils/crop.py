@@ -38,6 +38,10 @@ __all__ = [
     "map_box_back_batch",
     "clip_box_batch",
     "scale_crop_boxes_tensor",
+    "sqrt_float32",
+    "siamfc_geometry_tensor",
+    "warp_subwindow_batch",
+    "divide_as_by_number",
 ]
 
 BoxLike = Union[Sequence[float], np.ndarray, torch.Tensor]
@@ -540,9 +544,11 @@ def crop_square_tensor(boxes: torch.Tensor, search_area_factor: float) -> Tuple[
                                                                                  torch.Tensor]:
     """:func:`crop_square` for a batch of boxes held on the device, without a host read.
 
-    The arithmetic is the host function's, in float64 (Python floats are IEEE doubles; ``sqrt``, ``ceil`` and
-    ``round``, half to even, are exact the same way on every device), so the corners and sides are the same
-    numbers. A side below one pixel (the host function raises) is raised to 1.
+    The arithmetic is the host function's, in float64 (Python floats are IEEE doubles; ``ceil`` and ``round``, half
+    to even, are exact the same way on every device), so the corners and sides are the same numbers. ``sqrt`` is
+    correctly rounded on CUDA, as in Python; torch's float64 ``sqrt`` on the CPU is 1 ulp off for about 1.4 % of
+    random inputs (exact for perfect squares), which changes the side only where ``sqrt(w*h) * factor`` lies within
+    that ulp of an integer without being one. A side below one pixel (the host function raises) is raised to 1.
 
     Args:
         boxes: ``(B, 4)`` xywh boxes in image pixels (converted to float64).
@@ -699,8 +705,93 @@ def scale_crop_boxes_tensor(boxes_norm: torch.Tensor, search_size: int, resize_f
     """:func:`scale_crop_boxes` on the device: ``(B, ..., 4)`` float32 normalised boxes times ``search_size``,
     divided by the ``(B,)`` float64 ``resize_factor`` as the official code's ``/ resize_factor`` (a Python float)
     divides on this device (CUDA: times the float32 reciprocal; elsewhere: the float32 quotient)."""
-    scaled = boxes_norm.to(torch.float32) * float(search_size)
-    factor = resize_factor.to(torch.float32).view(-1, *([1] * (scaled.dim() - 1)))
-    if scaled.device.type == "cuda":
-        return scaled * (torch.ones_like(factor) / factor)
-    return scaled / factor
+    return divide_as_by_number(boxes_norm.to(torch.float32) * float(search_size), resize_factor)
+
+
+def sqrt_float32(x: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded float32 square root (numpy's, C's ``sqrtf``) on every device: computed in float64 and
+    rounded once to float32 (exact by the double-rounding bound for square roots). torch's own float32 ``sqrt``
+    on the CPU is not always correctly rounded (a vectorised approximation: 1 ulp off for about 19 % of random
+    values on the development machine), so ``torch.sqrt`` of a float32 tensor would part from the host arithmetic
+    it mirrors."""
+    return torch.sqrt(x.to(torch.float64)).to(torch.float32)
+
+
+def siamfc_geometry_tensor(size_wh: torch.Tensor, z_size: int, x_size: Optional[int] = None,
+                           context_amount: float = 0.5) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`siamfc_geometry` for ``(B, 2)`` float32 target sizes on the device: ``(side (B,) float32 of integer
+    values, scale (B,) float32)``, the host function's float32 steps (true divisions; ``round`` half to even)."""
+    sz = size_wh.to(torch.float32)
+    total = sz[:, 0] + sz[:, 1]
+    wc = sz[:, 0] + context_amount * total
+    hc = sz[:, 1] + context_amount * total
+    s_z = sqrt_float32(wc * hc)
+    scale = torch.full_like(s_z, float(z_size)) / s_z
+    out_size = z_size if x_size is None else x_size
+    return torch.round(torch.full_like(scale, float(out_size)) / scale), scale
+
+
+def warp_subwindow_batch(frames: torch.Tensor, sizes: torch.Tensor, centers: torch.Tensor, out_size: int,
+                         sides: torch.Tensor, pad_values: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """:func:`warp_subwindow_tensor` for B frames with the window geometry on the device (static shapes, no host
+    read: part of SparseTT's whole-frame CUDA graph). The same float32 corners, float64 sample positions, float32
+    weights, taps summed in the same order, rounded grey levels.
+
+    Args:
+        frames: ``(B, N)`` uint8 rows, each a flattened ``(H_b, W_b, channels)`` frame at its start.
+        sizes: ``(B, 2)`` int64 ``(H_b, W_b)``.
+        centers: ``(B, 2)`` float32 window centres ``(cx, cy)``, image pixels.
+        out_size: output side (> 1).
+        sides: ``(B,)`` window sides in image pixels (integer values).
+        pad_values: ``(B, channels)`` border values (already truncated to integers, as cv2's ``borderValue``).
+
+    Returns:
+        ``(B, channels, out_size, out_size)`` float32 crop of integer grey levels (for B = 1 with
+        :func:`warp_subwindow_tensor`'s strides).
+    """
+    B, N = frames.shape
+    device = frames.device
+    side = sides.to(torch.float32)
+    half = (side - 1) / 2
+    c = centers.to(torch.float32)
+    x1, y1 = c[:, 0] - half, c[:, 1] - half
+    x2, y2 = c[:, 0] + half, c[:, 1] + half
+    u = torch.arange(out_size, dtype=torch.float64, device=device).view(1, -1)
+    H, W = sizes[:, 0].view(-1, 1), sizes[:, 1].view(-1, 1)
+
+    def axis(start, stop, n):  # [(index clamped, valid, weight)] for the taps s and s + 1, each (B, out_size)
+        step = (stop - start) / torch.full_like(start, float(out_size - 1))  # numpy's true float32 division
+        pos = start.to(torch.float64).view(-1, 1) + u * step.to(torch.float64).view(-1, 1)
+        s = torch.floor(pos)
+        f = (pos - s).to(torch.float32)
+        s = s.to(torch.int64)
+        taps = []
+        for d, w in ((0, 1 - f), (1, f)):
+            idx = s + d
+            taps.append((torch.minimum(idx.clamp(min=0), n - 1), (idx >= 0) & (idx < n), w))
+        return taps
+
+    xt, yt = axis(x1, x2, W), axis(y1, y2, H)
+    flat = frames.reshape(-1)
+    row_base = (torch.arange(B, device=device, dtype=torch.int64) * N).view(-1, 1, 1, 1)
+    chan = torch.arange(channels, device=device, dtype=torch.int64).view(1, 1, 1, -1)
+    stride = (W * channels).view(-1, 1, 1, 1)
+    cval = pad_values.to(torch.float32).view(B, 1, 1, channels)
+    acc = torch.zeros(B, out_size, out_size, channels, dtype=torch.float32, device=device)
+    for yi, yv, wy in yt:
+        for xi, xv, wx in xt:
+            index = row_base + yi.view(B, -1, 1, 1) * stride + xi.view(B, 1, -1, 1) * channels + chan
+            p = torch.where((yv.view(B, -1, 1) & xv.view(B, 1, -1)).unsqueeze(-1), flat[index].to(torch.float32), cval)
+            acc = acc + p * (wy.view(B, -1, 1) * wx.view(B, 1, -1)).unsqueeze(-1)
+    acc = acc.round_().clamp_(0, 255)
+    return acc[0].permute(2, 0, 1).unsqueeze(0) if B == 1 else acc.permute(0, 3, 1, 2)
+
+
+def divide_as_by_number(x: torch.Tensor, divisor: torch.Tensor) -> torch.Tensor:
+    """``x / d`` for a float32 tensor ``x`` and per-row float32 divisors ``d`` (``(B,)``, broadcast over ``x``'s
+    trailing dims), rounded as torch rounds ``x / number`` with a Python number on ``x``'s device: CUDA multiplies
+    by the float32 reciprocal, other devices divide (see :func:`scale_crop_boxes`)."""
+    d = divisor.to(torch.float32).view(-1, *([1] * (x.dim() - 1)))
+    if x.device.type == "cuda":
+        return x * (torch.ones_like(d) / d)
+    return x / d

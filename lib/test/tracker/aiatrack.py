@@ -33,7 +33,8 @@ from lib.config.aiatrack import hyper_parameters
 from lib.models import build_network
 from lib.models.aiatrack import target_background_region
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import clip_box, map_box_back, transform_image_to_crop
+from lib.utils.crop import (clip_box, clip_box_batch, map_box_back, map_box_back_batch, sample_target_batch,
+                            scale_crop_boxes_tensor, transform_image_to_crop)
 from lib.utils.misc import NestedTensor, autocast_context, wait_for_device
 from lib.vis.draw import draw_boxes, draw_text, hstack_images
 
@@ -99,6 +100,7 @@ class AiATrackTracker(BaseTracker):
         self.refer_list: List[ReferenceEntry] = []
         self.iou_history: List[float] = []
         self._step = None  # the (accelerated) per-frame network step, built at the first frame
+        self.adopt_frame_graph_crop()
 
     def _autocast(self):
         return autocast_context(self.device, self.params.precision)
@@ -131,6 +133,7 @@ class AiATrackTracker(BaseTracker):
         self.refer_list = [entry] * self.refer_cap
         self.iou_history = []
         self.state = list(box)
+        self.frame_state_dirty = True
         self.frame_id = 0
         if self.save_all_boxes:
             return {"all_boxes": list(box) * int(self.cfg.MODEL.NUM_OBJECT_QUERIES)}
@@ -144,6 +147,9 @@ class AiATrackTracker(BaseTracker):
             raise RuntimeError("AiATrackTracker.track() called before initialize()")
         H, W = image.shape[:2]
         self.frame_id += 1
+        if self.frame_graph_enabled() and self.regular_search_crop(image.shape):
+            return self._track_whole_frame(image)
+        self.frame_state_dirty = True  # the state changes on the host: the whole-frame step's row is stale
         img, mask, resize_factor, crop = self.crop_normalized(self.prepare_frame(image), self.state,
                                                               self.search_factor, self.search_size, self.preprocessor)
         refs = self.refer_list
@@ -182,6 +188,59 @@ class AiATrackTracker(BaseTracker):
             result["all_boxes"] = [v for b in boxes for v in map_box_back(b, prev_state, self.search_size,
                                                                           resize_factor)]
         return result
+
+    # -- the whole frame in one step (lib/test/tracker/frame_graph.py) -----------------------------------
+    supports_frame_graph = True
+    frame_values = 9  # the box, the predicted IoU and the box normalised to the crop (xywh)
+
+    def frame_constants(self) -> Dict[str, torch.Tensor]:
+        """The references the decoder uses (:attr:`refer_list`), batch dimension first: ``r<i>_mem`` / ``r<i>_emb``
+        / ``r<i>_pos`` ``(1, L, C)``, ``r<i>_mask`` ``(1, L)``."""
+        out = {}
+        for i, ref in enumerate(self.refer_list):
+            out[f"r{i}_mem"] = ref.mem.transpose(0, 1).contiguous()
+            out[f"r{i}_emb"] = ref.emb.transpose(0, 1).contiguous()
+            out[f"r{i}_pos"] = ref.pos.transpose(0, 1).contiguous()
+            out[f"r{i}_mask"] = ref.mask
+        return out
+
+    def frame_step(self, frames: torch.Tensor, sizes: torch.Tensor, state: torch.Tensor,
+                   constants: Dict[str, torch.Tensor]):
+        """Search crop with its mask around the previous box, :meth:`_search_step` against the references, then
+        the regular path's box arithmetic on tensors: ``(B, 9)`` float64 (box, predicted IoU, box normalised to the
+        crop) and, for a new reference, the search memory, inner encoding and mask (batch first; see
+        :meth:`BaseTracker.frame_step`)."""
+        crop, resize_factor, mask = sample_target_batch(frames, sizes, state, self.search_factor, self.search_size,
+                                                        return_mask=True)
+        B = resize_factor.shape[0]
+        refs = range(sum(1 for key in constants if key.endswith("_mem")))
+        seq_first = [[constants[f"r{i}_{k}"].transpose(0, 1) for i in refs] for k in ("mem", "emb", "pos")]
+        with self._autocast():
+            out_dict, coord_in_crop, pred_iou, search_mem, pos_emb, key_mask = self._search_step(
+                self.preprocessor.normalize(crop), mask, *seq_first, [constants[f"r{i}_mask"] for i in refs])
+        pred = out_dict["pred_boxes"].float().reshape(B, -1, 4).mean(dim=1)
+        pred = scale_crop_boxes_tensor(pred, self.search_size, resize_factor)
+        box = clip_box_batch(map_box_back_batch(pred, state, self.search_size, resize_factor), sizes, margin=10)
+        iou = pred_iou["pred_iou"].float().reshape(B, -1)[:, :1]
+        values = torch.cat([box, iou.to(torch.float64), coord_in_crop.float().reshape(B, 4).to(torch.float64)], 1)
+        return values, {"mem": search_mem.transpose(0, 1), "pos": pos_emb.transpose(0, 1), "mask": key_mask}
+
+    def _track_whole_frame(self, image: np.ndarray) -> Dict[str, Any]:
+        """``track`` through the whole-frame step; the memory update (a host decision on the predicted IoU)
+        follows as in the regular path and rewrites the step's references."""
+        values = self.run_frame_graph(image)
+        self.state = [float(v) for v in values[:4]]
+        predicted_iou = values[4]
+        self.iou_history.append(predicted_iou)
+        if predicted_iou > self.threshold:
+            extras = self._shared_steps["frame_graph"].row_extras(self)
+            with self._autocast():
+                emb = self._embedding(torch.tensor(values[5:9], dtype=torch.float32, device=self.device))
+            self.add_reference(ReferenceEntry(extras["mem"].transpose(0, 1).clone(), emb,
+                                              extras["pos"].transpose(0, 1).clone(), extras["mask"].clone(),
+                                              self.frame_id, values[5:9], None))
+            self.frame_state_dirty = True  # new references: the step's row is rewritten
+        return {"target_bbox": self.state, "pred_iou": predicted_iou}
 
     def _search_step(self, img, mask, mems, embs, poss, msks):
         """The per-frame network step (tensors in, tensors out; what ``--compile`` / ``--cuda_graph`` wrap):

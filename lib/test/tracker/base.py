@@ -492,7 +492,7 @@ class BaseTracker(BatchedStepMixin):
         raise NotImplementedError
 
     # -- the whole frame in one step (lib/test/tracker/frame_graph.py) ---------------------------------------
-    #: True where the class implements :meth:`frame_constants` and :meth:`frame_step` (OSTrack, GRM, STARK-S/ST)
+    #: True where the class implements :meth:`frame_constants` and :meth:`frame_step` (every tracker of the toolkit)
     supports_frame_graph: bool = False
     #: numbers per sequence that :meth:`frame_step` returns: the xywh box, then what else the host needs
     frame_values: int = 4
@@ -536,6 +536,10 @@ class BaseTracker(BatchedStepMixin):
             return False
         return -side < x1 < W - 1 and -side < y1 < H - 1
 
+    def frame_state_values(self) -> list:
+        """The state as the whole-frame step's row holds it: 4 numbers (default: ``self.state``, the xywh box)."""
+        return [float(v) for v in self.state]
+
     def frame_constants(self) -> Dict[str, Optional[torch.Tensor]]:
         """The per-sequence tensors of the whole-frame step, each ``(1, ...)`` on the device (batch dim first)."""
         raise NotImplementedError(f"{type(self).__name__} has no whole-frame step")
@@ -546,11 +550,13 @@ class BaseTracker(BatchedStepMixin):
 
         Args:
             frames: ``(B, N)`` uint8 flattened ``(H, W, 3)`` frames; sizes: ``(B, 2)`` int64 ``(H, W)``.
-            state: ``(B, 4)`` float64 previous boxes, xywh image pixels.
+            state: ``(B, 4)`` float64 previous states (:meth:`frame_state_values`: xywh boxes, SparseTT cxcywh).
             constants: :meth:`frame_constants` entries batched to ``(B, ...)``.
 
         Returns:
-            ``(B, frame_values)`` float64: the new clipped xywh boxes, then the tracker's extra values.
+            ``(B, frame_values)`` float64: the new states (the clipped xywh boxes), then the tracker's extra values; or that and
+            a dict of device tensors (batch dimension first) the host uses after the read
+            (:meth:`FrameGraph.row_extras <lib.test.tracker.frame_graph.FrameGraph.row_extras>`).
         """
         raise NotImplementedError(f"{type(self).__name__} has no whole-frame step")
 

@@ -7,16 +7,19 @@ uploads it (one host-to-device copy per frame), replays the graph, and reads the
 back (the boxes and, for STARK-ST, the confidence: one device-to-host copy, waited for with a blocking event, so
 the host thread sleeps instead of spinning while the GPU works). Everything else stays on the device: the crop
 geometry is computed from the device-held previous box (:func:`lib.utils.crop.sample_target_batch`, float64, the
-host function's numbers), and the new box is written back into the state buffer inside the graph.
+host function's numbers), and the new state is written back into the state buffer inside the graph.
+Host decisions that follow a frame (STARK-ST's template update, AiATrack's memory update on the predicted IoU)
+stay on the host, with the values they need read in the same transfer, and rewrite the row's constants.
 
-A tracker takes part through :class:`~lib.test.tracker.base.BaseTracker`'s whole-frame hooks (OSTrack, GRM,
-STARK-S and STARK-ST implement them):
+A tracker takes part through :class:`~lib.test.tracker.base.BaseTracker`'s whole-frame hooks (every tracker of
+the toolkit implements them: OSTrack, GRM, STARK-S, STARK-ST, AiATrack, SparseTT):
 
 * ``supports_frame_graph`` and ``frame_graph_enabled()``: whether its frames go this way
   (``params.extra['frame_graph']``; by default with ``cuda_graph`` unless ``device_crop`` is switched off,
   without debug views or ``save_all_boxes``);
-* ``frame_constants()``: the per-sequence tensors of the network call (template or its features, template
-  mask), batch dimension first, ``(1, ...)``;
+* ``frame_constants()``: the per-sequence tensors of the step (template or its features, template mask,
+  AiATrack's references, SparseTT's padding value), batch dimension first, ``(1, ...)``;
+* ``frame_state_values()``: the 4 numbers of the state a row holds (the xywh box; SparseTT's cxcywh);
 * ``frame_step(frames, sizes, state, constants)``: the step itself, ``(B, frame_values)`` float64 (the new
   clipped boxes first), with static shapes and no host reads (``tests/test_frame_graph.py`` checks it under
   ``FakeTensorMode``);
@@ -94,6 +97,8 @@ class FrameGraph:
         self.shapes: List[Optional[tuple]] = [None] * self.capacity
         self.graph = None
         self.captures = captures
+        self.extras: Dict[str, torch.Tensor] = {}  # frame_step's extra outputs, batch dimension first
+        self._row_of: Dict[int, int] = {}  # id(tracker) -> row, of the last run
 
     # -- rows --------------------------------------------------------------------------------------------
     def fits(self, count: int, images: Sequence[np.ndarray]) -> bool:
@@ -121,7 +126,7 @@ class FrameGraph:
         for key, value in tracker.frame_constants().items():
             if self.constants.get(key) is not None and value is not None:
                 self.constants[key][r].copy_(value[0], non_blocking=True)
-        self.state[r].copy_(torch.tensor([float(v) for v in tracker.state], dtype=torch.float64), non_blocking=True)
+        self.state[r].copy_(torch.tensor(tracker.frame_state_values(), dtype=torch.float64), non_blocking=True)
         tracker.frame_state_dirty = False
 
     def _upload(self, r: int, image: np.ndarray) -> None:
@@ -140,6 +145,9 @@ class FrameGraph:
     # -- the step ------------------------------------------------------------------------------------------
     def _step(self) -> None:
         out = self.lead.frame_step(self.frames, self.sizes, self.state, self.constants)
+        # a step may also return device tensors the host uses after the read (AiATrack's search memory for a
+        # new reference): with a graph these are the capture's outputs, overwritten by every replay
+        out, self.extras = out if isinstance(out, tuple) else (out, {})
         self.output.copy_(out)
         self.state.copy_(out[:, :4])
 
@@ -181,7 +189,14 @@ class FrameGraph:
         self.result.copy_(self.output, non_blocking=self.cuda)
         wait_for_device(self.device)
         values = self.result.tolist()
+        self._row_of = {id(t): r for t, r in zip(trackers, rows)}
         return [values[r] for r in rows]
+
+    def row_extras(self, tracker) -> Dict[str, torch.Tensor]:
+        """``tracker``'s ``(1, ...)`` slices of the last step's extra outputs (views of buffers the next step
+        overwrites: clone what is kept)."""
+        r = self._row_of[id(tracker)]
+        return {k: v[r:r + 1] for k, v in self.extras.items()}
 
 
 def frame_graph_for(lead, trackers: Sequence[Any], images: Sequence[np.ndarray]) -> FrameGraph:

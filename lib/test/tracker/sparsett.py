@@ -28,7 +28,8 @@ import torch
 from lib.config.sparsett import select_test_hyper
 from lib.models import build_network
 from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
-from lib.utils.crop import siamfc_crop, siamfc_geometry, warp_subwindow_tensor
+from lib.utils.crop import (divide_as_by_number, siamfc_crop, siamfc_geometry, siamfc_geometry_tensor, sqrt_float32,
+                            warp_subwindow_batch, warp_subwindow_tensor)
 from lib.utils.misc import autocast_context, wait_for_device
 
 __all__ = ["SparseTTTracker", "get_tracker_class"]
@@ -98,6 +99,8 @@ class SparseTTTracker(BaseTracker):
         self.frame_size = None
         self.z_patch_arr = None
         self._step = None  # the (accelerated) per-frame network step, built at the first frame
+        self.save_all_boxes = bool(params.extra.get("save_all_boxes", False))
+        self.adopt_frame_graph_crop()
 
     # -- helpers ------------------------------------------------------------------------------
     def _autocast(self):
@@ -137,6 +140,7 @@ class SparseTTTracker(BaseTracker):
             self.memory = self.onnx_step(self._feature_step, "feature")(self._to_tensor(z_crop))
         self.z_patch_arr = self.patch_image(z_crop) if self.debug or isinstance(z_crop, np.ndarray) else None
         self.state = (pos, sz)
+        self.frame_state_dirty = True
         self.frame_id = 0
         self.debug_show(self.z_patch_arr, "image", 1, "template")
 
@@ -149,6 +153,11 @@ class SparseTTTracker(BaseTracker):
         if self.memory is None:
             raise RuntimeError("SparseTTTracker.track called before initialize")
         self.frame_id += 1
+        if self.frame_graph_enabled():
+            values = self.run_frame_graph(image)  # crop to restricted box in one step (lib/test/tracker/frame_graph.py)
+            self.state = (np.asarray(values[0:2], dtype=np.float32), np.asarray(values[2:4], dtype=np.float32))
+            return {"target_bbox": [float(v) for v in values[4:8]], "best_score": float(values[8])}
+        self.frame_state_dirty = True  # the state changes on the host: the whole-frame step's row is stale
         pos, sz = self.state
         x_crop, scale_x = self._crop(self.prepare_frame(image), pos, sz, self.x_size)
         if self._step is None:
@@ -190,6 +199,81 @@ class SparseTTTracker(BaseTracker):
         """The per-frame network step (what ``--compile`` / ``--cuda_graph`` wrap): phase ``'track'`` on the
         normalised search crop ``(1, 3, X, X)`` with the template memory -> ``(score, box, extra)``."""
         return self.network(search, *memory, phase="track")
+
+    # -- the whole frame in one step (lib/test/tracker/frame_graph.py) -----------------------------------
+    supports_frame_graph = True
+    frame_values = 9  # the new state (cx, cy, w, h), the output box (x, y, w, h) and the best score
+
+    def frame_state_values(self) -> list:
+        """The state as the step's row holds it: ``[cx, cy, w, h]`` (float32 values)."""
+        pos, sz = self.state
+        return [float(v) for v in (*pos, *sz)]
+
+    def regular_search_crop(self, image_shape) -> bool:
+        """Always: the SiamFC window reads the frame-mean padding wherever it lies."""
+        return True
+
+    def frame_constants(self) -> Dict[str, torch.Tensor]:
+        """Template memory (``m<i>`` ``(1, L, C)``, batch first), the padding value (``pad``, the first frame's
+        channel means truncated) and the first frame's size (``frame_size`` ``(H, W)``, what ``_restrict_box``
+        clamps to), on the device."""
+        out = {f"m{i}": m.transpose(0, 1).contiguous() for i, m in enumerate(self.memory)}
+        out["pad"] = torch.tensor([[float(int(v)) for v in self.avg_chans]], dtype=torch.float32, device=self.device)
+        out["frame_size"] = torch.tensor([self.frame_size], dtype=torch.float32, device=self.device)
+        return out
+
+    def frame_step(self, frames: torch.Tensor, sizes: torch.Tensor, state: torch.Tensor,
+                   constants: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The regular path on the device for B sequences, in its dtypes (float32 geometry and boxes, float64
+        window): SiamFC crop (:func:`~lib.utils.crop.warp_subwindow_batch`), the ``track`` phase, the scale/ratio
+        penalty, window and arg-max per row, the box update and the restriction to the first frame's size.
+        ``state`` rows are ``[cx, cy, w, h]``; returns ``(B, 9)`` float64 (see :attr:`frame_values`)."""
+        pos, sz = state[:, :2].to(torch.float32), state[:, 2:4].to(torch.float32)
+        side, scale = siamfc_geometry_tensor(sz, self.z_size, self.x_size, self.context_amount)
+        crop = warp_subwindow_batch(frames, sizes, pos, self.x_size, side, constants["pad"])
+        B = frames.shape[0]
+        memory = [constants[f"m{i}"].transpose(0, 1) for i in range(sum(1 for k in constants if k.startswith("m") and k[1:].isdigit()))]
+        with self._autocast():
+            score, box, _ = self._search_step(self._to_tensor(crop), memory)
+        score_t = score[:, :, 0].float()
+        box_t = _xyxy_to_cxywh_t(box.float().reshape(-1, 4)).reshape(B, -1, 4)
+
+        def change(r):
+            return torch.maximum(r, 1.0 / r)
+
+        def area(w, h):
+            pad = (w + h) * 0.5
+            return (w + pad) * (h + pad)
+
+        # _postprocess_score: the target's terms in float32 (numpy's on the host), then the same tensor operations
+        # (a Python number divided by a tensor is torch's reciprocal times the number)
+        target_in_crop = sz * scale.view(-1, 1)
+        tw, th = target_in_crop[:, 0], target_in_crop[:, 1]
+        tpad = (tw + th) * 0.5
+        target_size = sqrt_float32((tw + tpad) * (th + tpad))
+        s_c = change(divide_as_by_number(torch.sqrt(area(box_t[..., 2], box_t[..., 3])), target_size))
+        r_c = change((box_t[..., 2] / box_t[..., 3]).reciprocal() * (tw / th).view(-1, 1))
+        penalty = torch.exp(-(r_c * s_c - 1) * self.hyper["PENALTY_K"])
+        wi = self.hyper["WINDOW_INFLUENCE"]
+        pscore = (penalty * score_t) * (1 - wi) + self.window * wi
+        best = torch.argmax(pscore, dim=1, keepdim=True)
+        pred_box = box_t.gather(1, best.unsqueeze(-1).expand(-1, -1, 4)).squeeze(1)
+        score_best = score_t.gather(1, best).squeeze(1)
+        penalty_best = penalty.gather(1, best).squeeze(1)
+        # _postprocess_box and _restrict_box in float32
+        pred = pred_box / scale.view(-1, 1)
+        lr = penalty_best * score_best * self.hyper["TEST_LR"]
+        half = torch.full_like(scale, float(self.x_size // 2)) / scale
+        res_x = pred[:, 0] + pos[:, 0] - half
+        res_y = pred[:, 1] + pos[:, 1] - half
+        res_w = sz[:, 0] * (1 - lr) + pred[:, 2] * lr
+        res_h = sz[:, 1] * (1 - lr) + pred[:, 3] * lr
+        fh, fw = constants["frame_size"][:, 0], constants["frame_size"][:, 1]
+        cx, cy = torch.minimum(res_x, fw).clamp(min=0.0), torch.minimum(res_y, fh).clamp(min=0.0)
+        w = torch.minimum(res_w, fw).clamp(min=self.min_wh[0])
+        h = torch.minimum(res_h, fh).clamp(min=self.min_wh[1])
+        out = torch.stack([cx, cy, w, h, cx - (w - 1) / 2, cy - (h - 1) / 2, w, h, score_best], dim=1)
+        return out.to(torch.float64)
 
     # -- post-processing (official SparseTTTracker) -------------------------------------------
     def _postprocess_score(self, score: torch.Tensor, box_cxywh: torch.Tensor, target_sz: np.ndarray, scale_x):
