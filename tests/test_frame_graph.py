@@ -277,3 +277,29 @@ def test_captured_whole_frame_step_replays_the_eager_steps(frames, tmp_path, mon
     got += [captured.track(im)["target_bbox"] for im in images[2:]]
     assert got == ref
     assert fg.captures == 1 and fg.graph.replays == len(images) - 2
+
+
+def test_test_py_crop_option_reaches_the_tracker(tmp_path):
+    """``tracking/test.py --crop cv2|device`` sets ``device_crop`` for the run (recorded in the run's provenance);
+    an unknown value stops the run before any sequence."""
+    import json
+
+    from lib.test.evaluation.running import SetupError, run_tracker
+
+    otb = need_shared("data", "otb")
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "STARKS_ep0020.pth.tar"
+    save_checkpoint_atomic({"net": build_network("stark_s", "tiny_cpu").state_dict(), "net_type": "STARKS"}, checkpoint)
+    for run_id, crop in ((1, "cv2"), (2, "device")):
+        (result,) = run_tracker("stark_s", "tiny_cpu", dataset_name="otb", sequence="Football1", run_id=run_id,
+                                checkpoint=str(checkpoint), device="cpu", dataset_path=str(otb), progress=False,
+                                results_path=str(tmp_path / "results"), crop=crop)
+        assert result.status == "done", result.error
+        folder = tmp_path / "results" / "stark_s" / f"tiny_cpu_{run_id:03d}"
+        assert len((folder / "Football1.txt").read_text().splitlines()) == 74
+        record = json.loads((folder / "_provenance.json").read_text())
+        (options,) = {json.dumps(r["options"], sort_keys=True) for r in record["records"].values()}
+        assert json.loads(options)["extra"]["device_crop"] is (crop == "device")
+    with pytest.raises(SetupError, match="--crop must be auto, cv2 or device"):
+        run_tracker("stark_s", "tiny_cpu", dataset_name="otb", sequence="Football1", checkpoint=str(checkpoint),
+                    dataset_path=str(otb), results_path=str(tmp_path / "results"), crop="gpu")

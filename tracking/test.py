@@ -2,7 +2,7 @@
 
     python tracking/test.py <tracker> <config> --dataset <name> [--sequence NAME_OR_INDEX] [--threads N]
         [--num_gpus G] [--runid K] [--debug L] [--checkpoint PATH] [--device DEV] [--precision fp32|fp16|bf16]
-        [--compile] [--cuda_graph] [--backend pytorch|onnxruntime [--onnx_dir DIR]]
+        [--compile] [--cuda_graph] [--crop auto|cv2|device] [--backend pytorch|onnxruntime [--onnx_dir DIR]]
         [--dataset_path DIR] [--tracker_module MODULE] [--visdom_server HOST --visdom_port PORT]
         [--batch_sequences B] [--overwrite]
 
@@ -63,6 +63,10 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true", help="torch.compile the per-frame network step")
     parser.add_argument("--cuda_graph", action="store_true",
                         help="capture the per-frame network step into a CUDA graph (CUDA, fixed-shape networks)")
+    parser.add_argument("--crop", default="auto", choices=("auto", "cv2", "device"),
+                        help="search/template crops: auto (cv2 on the CPU, on the device on CUDA; with --cuda_graph the "
+                             "whole frame, crop to box, in one graph), cv2 (the official crop pixels; with --cuda_graph "
+                             "only the network step is captured) or device")
     parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
                         help="who runs the network steps: PyTorch, or ONNX Runtime on their ONNX exports (fp32, CPU)")
     parser.add_argument("--onnx_dir", default=None,
@@ -85,7 +89,7 @@ def main(argv=None) -> int:
                               tracker_modules=args.tracker_module, visdom_server=args.visdom_server,
                               visdom_port=args.visdom_port, progress=not args.no_progress,
                               batch_sequences=args.batch_sequences, compile=args.compile, cuda_graph=args.cuda_graph,
-                              overwrite=args.overwrite, backend=args.backend, onnx_dir=args.onnx_dir)
+                              overwrite=args.overwrite, backend=args.backend, onnx_dir=args.onnx_dir, crop=args.crop)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the workers are stopped, finished sequences kept
         signum = int(getattr(exc, "signum", signal.SIGINT))
         args_given = sys.argv[1:] if argv is None else list(argv)

@@ -660,7 +660,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
                 visdom_server: Optional[str] = None, visdom_port: Optional[int] = None, progress: bool = True,
                 results_path: Optional[str] = None, batch_sequences: int = 1, compile: bool = False,
                 cuda_graph: bool = False, overwrite: bool = False, backend: str = "pytorch",
-                onnx_dir: Optional[str] = None) -> List[SequenceResult]:
+                onnx_dir: Optional[str] = None, crop: str = "auto") -> List[SequenceResult]:
     """What ``tracking/test.py`` does: build the tracker and the sequences, then :func:`run_dataset`.
 
     The tracker's parameters (config, checkpoint) are built once here before any worker starts, so
@@ -670,7 +670,9 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
     they were looked for; a folder with none of them is a :class:`SetupError`. ``batch_sequences`` > 1: batched
     evaluation (see :func:`run_dataset`). ``compile`` / ``cuda_graph``: the tracker's per-frame network step
     compiled with ``torch.compile`` / captured into a CUDA graph (:class:`~lib.test.tracker.base.TrackerParams`).
-    ``overwrite``: see :func:`run_dataset`.
+    ``overwrite``: see :func:`run_dataset`. ``crop``: ``auto`` (the tracker's default: cv2 on the CPU, on the
+    device on CUDA, the whole frame in one graph with ``cuda_graph``), ``cv2`` (the official crop pixels; with
+    ``cuda_graph`` only the network step is captured) or ``device`` (``TrackerParams.extra['device_crop']``).
     ``backend='onnxruntime'``: the network steps run in ONNX Runtime (exported to the cache, or read from and
     exported into ``onnx_dir``; :meth:`~lib.test.tracker.base.BaseTracker.onnx_step`).
 
@@ -699,6 +701,10 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             check_batching(tracker_name)
         key = canonical_name(dataset_name)
         extra = {k: True for k, on in (("compile", compile), ("cuda_graph", cuda_graph)) if on}
+        if crop not in ("auto", "cv2", "device"):
+            raise ValueError(f"--crop must be auto, cv2 or device, got '{crop}'")
+        if crop != "auto":
+            extra["device_crop"] = crop == "device"
         if backend != "pytorch" or onnx_dir is not None:
             extra.update(backend=backend, **({"onnx_dir": onnx_dir} if onnx_dir is not None else {}))
         if visdom_server is not None or visdom_port is not None:
