@@ -169,3 +169,28 @@ def test_compiled_tracker_step_gives_the_same_boxes(monkeypatch):
         boxes.append([tracker.track(f)["target_bbox"] for f in frames[1:]])
     assert len(compiled) == 1 and compiled[0].__name__ == "_search_step"
     np.testing.assert_allclose(boxes[1], boxes[0], rtol=0, atol=1e-4)
+
+
+def test_capture_runs_without_the_autocast_weight_cache(fake_cuda):
+    """Under autocast (fp16/bf16 tracking) the warm-up and the capture run with autocast's cast cache off, so
+    the weight casts are captured (a cached cast made outside the graph would be freed under it when the
+    autocast context ends); the cache setting is restored after, also when the capture fails."""
+    seen = []
+
+    def step(x):
+        seen.append(torch.is_autocast_cache_enabled())
+        return x * 2
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.is_autocast_cache_enabled()
+        graph, out = accel.capture_graph(_recording(step), (torch.ones(2),), "cuda", warmup=2, name="scaled")
+        assert torch.is_autocast_cache_enabled()
+        assert seen == [False, False, False]  # 2 warm-ups and the capture
+
+        def reads_the_host(x):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        with pytest.raises(GraphCaptureError, match="cannot capture 'reading'"):
+            accel.capture_graph(reads_the_host, (torch.ones(2),), "cuda", warmup=0, name="reading")
+        assert torch.is_autocast_cache_enabled()
+    torch.testing.assert_close(out, torch.full((2,), 2.0))

@@ -91,6 +91,12 @@ def capture_graph(fn: Callable[..., Any], args: Tuple = (), device=None, warmup:
     device = torch.device(device if device is not None else "cuda")
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
+    # Autocast's cache of low-precision weight copies must not feed the graph: a cached copy made outside the
+    # capture is read by the graph but freed when the autocast context ends, and its memory reused. With the
+    # cache off during warm-up and capture, the casts are part of the graph and their outputs live in its pool.
+    cache_was_on = torch.is_autocast_cache_enabled()
+    torch.set_autocast_cache_enabled(False)
+    torch.clear_autocast_cache()
     try:
         with torch.cuda.stream(side):
             for _ in range(int(warmup)):
@@ -104,6 +110,8 @@ def capture_graph(fn: Callable[..., Any], args: Tuple = (), device=None, warmup:
             f"cannot capture '{name}' into a CUDA graph: {exc}. The step must have static shapes and no "
             f"host reads (.item(), .tolist(), nonzero, Python branches on tensor values); run without "
             f"--cuda_graph") from exc
+    finally:
+        torch.set_autocast_cache_enabled(cache_was_on)
     return graph, outputs
 
 
