@@ -183,14 +183,16 @@ def main(argv=None):
             tracker = get_tracker_class(name)(params_t, args.dataset)
             fps, tstats = time_tracker(tracker, frames, init_box)
             sequence = args.sequence
+            path = ("whole frame in one step, lib/test/tracker/frame_graph.py" if tracker.frame_graph_enabled()
+                    else f"{'device' if tracker.use_device_crop else 'cv2'} crop")
             print(f"{'tracker end-to-end':>26}: {fps:.2f} frames/s over {len(tstats.times_ms)} frames of "
                   f"'{args.sequence}' (median {tstats.median:.2f} ms/frame, p10 {tstats.p10:.2f}, p90 "
                   f"{tstats.p90:.2f}, process CPU time median {tstats.cpu_median:.2f} ms; frames decoded "
-                  f"beforehand; {'device' if tracker.use_device_crop else 'cv2'} crop) "
+                  f"beforehand; {path}) "
                   f"{context_line(hardware, args, args.precision)}")
             print(f"{'aten ops per track()':>26}: {count_track_ops(tracker, frames[-1])} "
-                  f"({'device' if tracker.use_device_crop else 'cv2'} crop; about one kernel launch each on a GPU, "
-                  f"a CUDA graph replays its step's share with one launch)")
+                  f"({path}; about one kernel launch each on a GPU, a CUDA graph replays its step's share with "
+                  f"one launch)")
 
     if args.csv:
         row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "script": args.script,
