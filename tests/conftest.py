@@ -1,5 +1,6 @@
 """Shared test fixtures: paths of the real data in ../shared, skipped with a reason where absent."""
 
+import contextlib
 import os
 import socket
 import sys
@@ -138,3 +139,64 @@ def stark_st_tiny_otb_result(tmp_path_factory, stark_st_tiny_checkpoint) -> Path
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return tmp / "results" / "stark_st" / "tiny_cpu" / "Football1.txt"
+
+
+# -- a stand-in of torch.cuda's graph API: CUDA-graph code paths on the CPU ----------------------------------
+class FakeCUDAGraph:
+    """Records the step run during 'capture'; replay re-runs it on the captured inputs and writes the
+    results into the captured outputs, as a CUDA graph replay does."""
+
+    capturing = None
+
+    def __init__(self):
+        self.replays = 0
+        self.fn = None
+
+    def pool(self):
+        return "pool"
+
+    def replay(self):
+        import torch
+
+        self.replays += 1
+        new = self.fn(*self.args)
+        for static, value in zip(torch.utils._pytree.tree_leaves(self.out), torch.utils._pytree.tree_leaves(new)):
+            static.copy_(value)
+
+
+class _FakeStream:
+    def wait_stream(self, other):
+        pass
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """torch.cuda's stream and graph API replaced by :class:`FakeCUDAGraph` stand-ins: graph code runs on the CPU."""
+    import torch
+
+    @contextlib.contextmanager
+    def graph(g, pool=None):
+        FakeCUDAGraph.capturing = g
+        try:
+            yield
+        finally:
+            FakeCUDAGraph.capturing = None
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda *a, **k: _FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a, **k: _FakeStream())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeCUDAGraph)
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+
+
+def recording_step(fn):
+    """A step that registers itself with the graph being captured (what the real capture records)."""
+
+    def step(*args):
+        out = fn(*args)
+        g = FakeCUDAGraph.capturing
+        if g is not None:
+            g.fn, g.args, g.out = fn, args, out
+        return out
+
+    return step

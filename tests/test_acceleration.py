@@ -4,7 +4,6 @@ step (dynamo with the eager backend: the inductor C++ build takes ~30 s cold) gi
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import numpy as np
@@ -16,7 +15,7 @@ from lib.models.acceleration import CUDAGraphStep, GraphCaptureError, accelerate
 from lib.test.tracker import get_tracker_class
 from lib.test.tracker.base import TrackerParams
 from lib.test.utils.profiling import load_sequence_frames
-from tests.conftest import need_shared
+from tests.conftest import FakeCUDAGraph, need_shared, recording_step
 
 
 def test_cuda_graph_on_the_cpu_fails_clearly():
@@ -55,62 +54,7 @@ def test_compile_without_a_compiler_fails_clearly(monkeypatch):
     check_compile_support(torch.device("cuda"))  # no host compiler needed for the check on CUDA
 
 
-# -- the graph wrapper against a stand-in of torch.cuda's graph API --------------------------------
-class _FakeGraph:
-    """Records the step run during 'capture'; replay re-runs it on the captured inputs and writes the
-    results into the captured outputs, as a CUDA graph replay does."""
-
-    capturing = None
-
-    def __init__(self):
-        self.replays = 0
-        self.fn = None
-
-    def pool(self):
-        return "pool"
-
-    def replay(self):
-        self.replays += 1
-        new = self.fn(*self.args)
-        for static, value in zip(torch.utils._pytree.tree_leaves(self.out), torch.utils._pytree.tree_leaves(new)):
-            static.copy_(value)
-
-
-class _FakeStream:
-    def wait_stream(self, other):
-        pass
-
-
-@pytest.fixture
-def fake_cuda(monkeypatch):
-    @contextlib.contextmanager
-    def graph(g, pool=None):
-        _FakeGraph.capturing = g
-        try:
-            yield
-        finally:
-            _FakeGraph.capturing = None
-
-    monkeypatch.setattr(torch.cuda, "Stream", lambda *a, **k: _FakeStream())
-    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a, **k: _FakeStream())
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
-    monkeypatch.setattr(torch.cuda, "graph", graph)
-
-
-def _recording(fn):
-    """A step that registers itself with the graph being captured (what the real capture records)."""
-
-    def step(*args):
-        out = fn(*args)
-        g = _FakeGraph.capturing
-        if g is not None:
-            g.fn, g.args, g.out = fn, args, out
-        return out
-
-    return step
-
-
+# -- the graph wrapper against a stand-in of torch.cuda's graph API (tests/conftest.py: fake_cuda) -------------
 def test_graph_step_copies_inputs_into_static_buffers_and_replays(fake_cuda):
     calls = []
 
@@ -118,7 +62,7 @@ def test_graph_step_copies_inputs_into_static_buffers_and_replays(fake_cuda):
         calls.append(1)
         return {"sum": x * 2 + parts[0], "n": x.sum(-1)}
 
-    step = CUDAGraphStep(_recording(body), "cuda", warmup=2)
+    step = CUDAGraphStep(recording_step(body), "cuda", warmup=2)
     x1, y1 = torch.arange(6.0).view(2, 3), torch.ones(2, 3)
     out1 = step(x1, [y1])
     assert step.captures == 1 and len(calls) == 4  # 2 warm-ups, the captured call, the (stand-in's) replay
@@ -138,7 +82,7 @@ def test_graph_step_copies_inputs_into_static_buffers_and_replays(fake_cuda):
 
 def test_graph_capture_errors_name_the_step(fake_cuda):
     def reads_the_host(x):
-        if _FakeGraph.capturing is not None:
+        if FakeCUDAGraph.capturing is not None:
             raise RuntimeError("operation not permitted when stream is capturing")
         return x + 1
 
@@ -183,7 +127,7 @@ def test_capture_runs_without_the_autocast_weight_cache(fake_cuda):
 
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.is_autocast_cache_enabled()
-        graph, out = accel.capture_graph(_recording(step), (torch.ones(2),), "cuda", warmup=2, name="scaled")
+        graph, out = accel.capture_graph(recording_step(step), (torch.ones(2),), "cuda", warmup=2, name="scaled")
         assert torch.is_autocast_cache_enabled()
         assert seen == [False, False, False]  # 2 warm-ups and the capture
 

@@ -22,7 +22,7 @@ from lib.utils.checkpoint import save_checkpoint_atomic
 from lib.utils.crop import (clip_box, clip_box_batch, crop_square, crop_square_tensor, map_box_back,
                             map_box_back_batch, sample_target, sample_target_batch, sample_target_tensor,
                             scale_crop_boxes, scale_crop_boxes_tensor)
-from tests.conftest import need_shared, tiny_config
+from tests.conftest import FakeCUDAGraph, need_shared, tiny_config
 from tests.test_capture_safety import fake_run
 
 CTR_POINT = {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "CTR_POINT", "DATA.TEMPLATE.SIZE": 128, "TEST.TEMPLATE_SIZE": 128}
@@ -220,46 +220,18 @@ def test_whole_frame_step_has_no_data_dependent_operation(key, frames, tmp_path)
     assert fake_run(host_geometry, args, {}) is not None
 
 
-def test_captured_whole_frame_step_replays_the_eager_steps(frames, tmp_path, monkeypatch):
-    """The capture logic against a stand-in of torch.cuda's graph API (as tests/test_acceleration.py): the
+def test_captured_whole_frame_step_replays_the_eager_steps(frames, tmp_path, monkeypatch, fake_cuda):
+    """The capture logic against a stand-in of torch.cuda's graph API (``fake_cuda``, tests/conftest.py): the
     warm-up calls and the capture advance the device states, which are put back, so every replay (one per
     frame, one capture in all) gives the eager boxes."""
-    import contextlib
-
     from lib.test.tracker.frame_graph import FrameGraph
 
-    class Graph:
-        capturing = None
-
-        def __init__(self):
-            self.replays, self.fn = 0, None
-
-        def replay(self):
-            self.replays += 1
-            self.fn()
-
-    class Stream:
-        def wait_stream(self, other):
-            pass
-
-    @contextlib.contextmanager
-    def graph(g, pool=None):
-        Graph.capturing = g
-        try:
-            yield
-        finally:
-            Graph.capturing = None
-
-    monkeypatch.setattr(torch.cuda, "Stream", lambda *a, **k: Stream())
-    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a, **k: Stream())
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
-    monkeypatch.setattr(torch.cuda, "graph", graph)
     original_step = FrameGraph._step
 
-    def recorded_step(self):  # what a capture records: the step on the graph's buffers
-        if Graph.capturing is not None:
-            Graph.capturing.fn = lambda: original_step(self)
+    def recorded_step(self):  # what a capture records: the step on the graph's buffers (no inputs or outputs)
+        if FakeCUDAGraph.capturing is not None:
+            g = FakeCUDAGraph.capturing
+            g.fn, g.args, g.out = (lambda: original_step(self)), (), ()
         original_step(self)
 
     monkeypatch.setattr(FrameGraph, "_step", recorded_step)
