@@ -156,6 +156,11 @@ def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_pat
             assert len(whole.refer_cache) == len(images)  # the first frame and every tracked one
     graph = whole._shared_steps["frame_graph"]
     assert graph.captures == 0 and not graph.use_graph  # eager on the CPU: the same step a graph replays
+    state = whole.frame_state_values()
+    for bad in (images[1].astype(np.float32), images[1][..., :2], images[1][..., 0]):
+        with pytest.raises(ValueError, match=r"frame must be an \(H, W, 3\) uint8 array"):
+            whole.track(bad)
+    assert whole.frame_state_values() == state  # nothing tracked
 
 
 def test_frame_graph_rows_are_reused_in_batched_evaluation(frames, tmp_path):

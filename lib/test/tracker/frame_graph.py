@@ -79,6 +79,7 @@ class FrameGraph:
                                     f"'{self.device}'")
         self.capacity = int(capacity)
         self.pixels = int(pixels)
+        self.channels = 3  # RGB frames, as every tracker reads them
         dev = self.device
         self.frames = torch.zeros((self.capacity, self.pixels), dtype=torch.uint8, device=dev)
         self.sizes = torch.ones((self.capacity, 2), dtype=torch.int64, device=dev)
@@ -179,7 +180,15 @@ class FrameGraph:
         Returns:
             per tracker, in order, its ``frame_values`` numbers (float64): the new ``[x, y, w, h]`` (image pixels,
             clipped), then the tracker's extra values (STARK-ST: the confidence).
+
+        Raises:
+            ValueError: a frame that is not an ``(H, W, 3)`` uint8 array (before anything is uploaded).
         """
+        for image in images:
+            if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype != np.uint8 \
+                    or image.shape[2] != self.channels:
+                raise ValueError(f"frame must be an (H, W, {self.channels}) uint8 array, got {type(image).__name__} "
+                                 f"{getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}")
         rows = self._rows(trackers)
         for r, tracker, image in zip(rows, trackers, images):
             if getattr(tracker, "frame_state_dirty", True):
