@@ -278,16 +278,24 @@ def test_unsupported_tracker_is_refused_with_the_supported_list(tmp_path, monkey
     monkeypatch.setenv("TRACKING_RESULTS_PATH", str(tmp_path / "results"))
     assert get_tracker_class("ostrack").supports_batching and get_tracker_class("grm").supports_batching
     with pytest.raises(SetupError) as err:
-        run_tracker("stark_s", "baseline", batch_sequences=4, progress=False)
+        run_tracker("aiatrack", "baseline", batch_sequences=4, progress=False)
     msg = str(err.value)
-    assert "'stark_s' does not support batched evaluation" in msg and "ostrack" in msg and "grm" in msg
-    assert "stark_s" not in msg.split("Trackers that do:")[1]
+    assert "'aiatrack' does not support batched evaluation" in msg and "ostrack" in msg and "grm" in msg
+    assert "aiatrack" not in msg.split("Trackers that do:")[1]
+    assert "with --cuda_graph also sparsett, stark_s, stark_st" in msg  # they batch through the whole-frame step
     with pytest.raises(BatchingNotSupportedError):
-        run_dataset([], [Tracker("stark_s", "baseline", results_path=str(tmp_path))], batch_sequences=2,
+        run_dataset([], [Tracker("aiatrack", "baseline", results_path=str(tmp_path))], batch_sequences=2,
+                    progress=False)
+    # STARK-S batches only through the whole-frame step: refused without it, before any sequence
+    checkpoint = tmp_path / "STARKS_ep0020.pth.tar"
+    save_checkpoint_atomic({"net": build_network("stark_s", "tiny_cpu").state_dict()}, checkpoint)
+    with pytest.raises(SetupError, match="'stark_s' batches sequences .* only through the whole-frame step: add "
+                                         "--cuda_graph"):
+        run_tracker("stark_s", "tiny_cpu", batch_sequences=2, checkpoint=str(checkpoint), device="cpu",
                     progress=False)
     with pytest.raises(SetupError, match="cannot be combined"):
         run_tracker("ostrack", "tiny_cpu", batch_sequences=2, debug=1, progress=False)
-    proc = subprocess.run([sys.executable, "tracking/test.py", "sparsett", "x", "--batch_sequences", "2"],
+    proc = subprocess.run([sys.executable, "tracking/test.py", "aiatrack", "x", "--batch_sequences", "2"],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, TRACKING_RESULTS_PATH=str(tmp_path / "results")))
-    assert proc.returncode == 2 and "'sparsett' does not support batched evaluation" in proc.stderr
+    assert proc.returncode == 2 and "'aiatrack' does not support batched evaluation" in proc.stderr

@@ -163,10 +163,12 @@ def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_pat
     assert whole.frame_state_values() == state  # nothing tracked
 
 
-def test_frame_graph_rows_are_reused_in_batched_evaluation(frames, tmp_path):
+@pytest.mark.parametrize("key", ["ostrack_ce", "stark_s", "stark_st", "sparsett"])
+def test_frame_graph_rows_are_reused_in_batched_evaluation(key, frames, tmp_path):
     """5 sequences of different lengths through 2 rows (finished sequences hand their row on) equal each sequence
-    tracked alone with the regular path, within the batched-rounding tolerance of test_batched_eval."""
-    name, script, changes = TRACKERS["ostrack_ce"]
+    tracked alone with the regular path, within the batched-rounding tolerance of test_batched_eval. STARK and
+    SparseTT batch only through the whole-frame step (FrameGraphBatching)."""
+    name, script, changes = TRACKERS[key]
     cfg = tiny_config(tmp_path, script, "rows", **changes)
     torch.manual_seed(0)
     ckpt = tmp_path / "w.pth.tar"

@@ -94,7 +94,9 @@ def track_sequences_batched(make_lead: Callable[[], Any], sequences: Seq[Sequenc
 
     Args:
         make_lead: builds the lead tracker (called once, before the first sequence); its class must set
-            ``supports_batching``; every sequence is tracked by a ``lead.new_slot()`` copy sharing its network.
+            ``supports_batching``, or ``batches_with_frame_graph`` with the whole-frame step enabled
+            (:class:`~lib.test.tracker.base.FrameGraphBatching`); every sequence is tracked by a
+            ``lead.new_slot()`` copy sharing its network.
         sequences: the sequences to track (results already on disk must be filtered out by the caller).
         batch_size: B >= 1, the number of slots.
         on_done: ``on_done(seq, {'target_bbox': [[x, y, w, h]...], 'time': [s...]})`` for a finished sequence
@@ -114,8 +116,10 @@ def track_sequences_batched(make_lead: Callable[[], Any], sequences: Seq[Sequenc
         return
     try:
         lead = make_lead()
-        if not getattr(type(lead), "supports_batching", False):
-            raise TypeError(f"{type(lead).__name__} does not implement the batched-step protocol")
+        through_frame_graph = getattr(type(lead), "batches_with_frame_graph", False) and lead.frame_graph_enabled()
+        if not (getattr(type(lead), "supports_batching", False) or through_frame_graph):
+            raise TypeError(f"{type(lead).__name__} does not implement the batched-step protocol (or batches only "
+                            f"through the whole-frame step, which its parameters do not ask for)")
     except Exception as exc:  # e.g. a checkpoint that does not fit: every sequence fails with it
         tb = traceback.format_exc()
         for seq in pending:

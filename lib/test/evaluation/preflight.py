@@ -98,7 +98,7 @@ def check_checkpoints(trackers: Iterable) -> None:
         PreflightError: see :func:`check_checkpoint`.
     """
     for trk in trackers:
-        check_checkpoint(trk.get_parameters(device="cpu"))
+        check_checkpoint(trk.get_parameters())  # its own device: --cuda_graph needs CUDA
 
 
 def check_frames(sequences: Seq, limit: int = 8) -> None:

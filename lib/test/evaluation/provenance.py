@@ -54,7 +54,7 @@ def make_record(tracker, options: Optional[Dict[str, Any]] = None) -> Dict[str, 
     """
     import torch
 
-    params = tracker.get_parameters(device="cpu")
+    params = tracker.get_parameters()  # on its own device: a CPU would refuse --cuda_graph
     ckpt = os.fspath(params.checkpoint) if params.checkpoint is not None else None
     checkpoint: Dict[str, Any] = {"path": None}
     if ckpt is not None and os.path.isfile(ckpt):

@@ -374,25 +374,43 @@ def _run_job(job) -> SequenceResult:
 
 
 # -- batched jobs (--batch_sequences B > 1) ----------------------------------------------------------------
-def check_batching(tracker_name: str) -> None:
+def check_batching(tracker_name: str, params=None) -> None:
     """Raise :class:`~lib.test.tracker.base.BatchingNotSupportedError` unless the class of ``tracker_name``
-    implements the batched-step protocol (``supports_batching``); the message lists the trackers that do."""
+    implements the batched-step protocol (``supports_batching``), or batches through the whole-frame step
+    (``batches_with_frame_graph``: STARK-S/ST, SparseTT) and ``params`` (its
+    :class:`~lib.test.tracker.base.TrackerParams`) ask for that step; the message says what to do.
+
+    Raises:
+        BatchingNotSupportedError: (a ValueError) as above.
+    """
     from lib.test.tracker import get_tracker_class, list_trackers
     from lib.test.tracker.base import BatchingNotSupportedError
 
-    if getattr(get_tracker_class(tracker_name), "supports_batching", False):
+    cls = get_tracker_class(tracker_name)
+    if getattr(cls, "supports_batching", False):
         return
-    supported = []
+    if getattr(cls, "batches_with_frame_graph", False):
+        if params is None or cls.frame_graph_requested(params):  # without parameters: checked again with them
+            return
+        raise BatchingNotSupportedError(
+            f"tracker '{tracker_name}' batches sequences (--batch_sequences > 1) only through the whole-frame step: "
+            f"add --cuda_graph (CUDA; without --crop cv2, --compile, --debug or another backend), or run it with "
+            f"--batch_sequences 1.")
+    supported, with_graph = [], []
     for name in list_trackers():
         try:
-            if getattr(get_tracker_class(name), "supports_batching", False):
-                supported.append(name)
+            other = get_tracker_class(name)
         except Exception:  # a registered tracker that cannot be imported here is not offered
             continue
+        if getattr(other, "supports_batching", False):
+            supported.append(name)
+        elif getattr(other, "batches_with_frame_graph", False):
+            with_graph.append(name)
     raise BatchingNotSupportedError(
         f"tracker '{tracker_name}' does not support batched evaluation (--batch_sequences > 1): its class "
         f"{get_tracker_class(tracker_name).__name__} does not implement the batched-step protocol of "
-        f"lib/test/tracker/base.py. Trackers that do: {', '.join(supported) or 'none'}. "
+        f"lib/test/tracker/base.py. Trackers that do: {', '.join(supported) or 'none'}"
+        f"{'; with --cuda_graph also ' + ', '.join(with_graph) if with_graph else ''}. "
         f"Run it with --batch_sequences 1.")
 
 
@@ -474,7 +492,11 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
             raise ValueError("--debug and --batch_sequences > 1 cannot be combined (the debug views follow one "
                              "sequence at a time); use --batch_sequences 1")
         for trk in trackers:
-            check_batching(trk.name)
+            check_batching(trk.name)  # the class; then the parameters of one that batches through the frame graph
+            from lib.test.tracker import get_tracker_class
+
+            if getattr(get_tracker_class(trk.name), "batches_with_frame_graph", False):
+                check_batching(trk.name, trk.get_parameters(device=device))
     sequences = list(dataset)
     jobs = [(seq, trk, debug) for seq, trk in product(sequences, trackers)]
     if jobs:
@@ -698,7 +720,7 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
             if debug:
                 raise ValueError("--debug and --batch_sequences > 1 cannot be combined (the debug views follow one "
                                  "sequence at a time); use --batch_sequences 1")
-            check_batching(tracker_name)
+            check_batching(tracker_name)  # the class (its parameters are checked below)
         key = canonical_name(dataset_name)
         extra = {k: True for k, on in (("compile", compile), ("cuda_graph", cuda_graph)) if on}
         if crop not in ("auto", "cv2", "device"):
@@ -712,9 +734,13 @@ def run_tracker(tracker_name: str, tracker_param: str, dataset_name: str = "otb"
         tracker = Tracker(tracker_name, tracker_param, key, run_id, checkpoint=checkpoint, results_path=results_path,
                           device=device, precision=precision, extra=extra)
         try:
-            check_backend(tracker.get_parameters(device=device or "cpu"))
+            # the parameters on the run's device (a CPU would refuse --cuda_graph); checked before any sequence
+            params = tracker.get_parameters(device=device)
         except RuntimeError as exc:  # e.g. --device cuda without CUDA
             raise SetupError(str(exc)) from exc
+        check_backend(params)
+        if int(batch_sequences) > 1:
+            check_batching(tracker_name, params)
         check_checkpoints([tracker])  # before the dataset is read: an unsafe or unfitting file stops the run at once
         dataset = load_dataset(key, base_path=dataset_path, missing="skip")
         if sequence is not None:

@@ -148,7 +148,7 @@ class AiATrackTracker(BaseTracker):
         H, W = image.shape[:2]
         self.frame_id += 1
         if self.frame_graph_enabled() and self.regular_search_crop(image.shape):
-            return self._track_whole_frame(image)
+            return self.finish_whole_frame(image, self.run_frame_graph(image))
         self.frame_state_dirty = True  # the state changes on the host: the whole-frame step's row is stale
         img, mask, resize_factor, crop = self.crop_normalized(self.prepare_frame(image), self.state,
                                                               self.search_factor, self.search_size, self.preprocessor)
@@ -225,10 +225,9 @@ class AiATrackTracker(BaseTracker):
         values = torch.cat([box, iou.to(torch.float64), coord_in_crop.float().reshape(B, 4).to(torch.float64)], 1)
         return values, {"mem": search_mem.transpose(0, 1), "pos": pos_emb.transpose(0, 1), "mask": key_mask}
 
-    def _track_whole_frame(self, image: np.ndarray) -> Dict[str, Any]:
-        """``track`` through the whole-frame step; the memory update (a host decision on the predicted IoU)
-        follows as in the regular path and rewrites the step's references."""
-        values = self.run_frame_graph(image)
+    def finish_whole_frame(self, image: np.ndarray, values: List[float]) -> Dict[str, Any]:
+        """``track``'s result from the whole-frame step's values; the memory update (a host decision on the
+        predicted IoU) follows as in the regular path and rewrites the step's references."""
         self.state = [float(v) for v in values[:4]]
         predicted_iou = values[4]
         self.iou_history.append(predicted_iou)

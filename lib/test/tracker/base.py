@@ -28,7 +28,8 @@ __all__ = ["TrackerParams", "BaseTracker", "Preprocessor", "default_checkpoint_p
            "limit_host_threads",
            "MissingCheckpointError", "InitBoxError", "BACKENDS", "check_backend",
            # batched-step protocol
-           "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs"]
+           "BatchedStepMixin", "BatchingNotSupportedError", "collate_network_inputs", "split_batch_outputs",
+           "FrameGraphBatching"]
 
 
 @register_user_error
@@ -395,6 +396,14 @@ class BatchedStepMixin:
             if getattr(t, "network", None) is not getattr(lead, "network", None):
                 raise ValueError("forward_batch: the trackers of a batch must share one network "
                                  "(create them with lead.new_slot())")
+        done_rows = [i for i, inp in enumerate(inputs_list) if isinstance(inp, dict) and "result" in inp]
+        if done_rows:  # frames a whole-frame batching tracker tracked alone in prepare_step (FrameGraphBatching)
+            outputs = list(inputs_list)
+            rest = [i for i in range(len(trackers)) if i not in set(done_rows)]
+            if rest:
+                for i, out in zip(rest, cls.forward_batch([trackers[i] for i in rest], [inputs_list[i] for i in rest])):
+                    outputs[i] = out
+            return outputs
         frame_rows = [i for i, inp in enumerate(inputs_list) if isinstance(inp, dict) and "frame_image" in inp]
         if frame_rows:  # the whole frame in one step (lib/test/tracker/frame_graph.py); the others as below
             from lib.test.tracker.frame_graph import frame_graph_for
@@ -445,6 +454,42 @@ class BatchedStepMixin:
         self.frame_id = 0
         self._pinned_frame = None  # each slot stages its frames in its own pinned buffer
 # ======================================= end of the batched-step protocol ===============================
+
+
+class FrameGraphBatching:
+    """The batched-step protocol through the whole-frame step only, for trackers whose per-call path is not
+    batched (STARK-S, STARK-ST, SparseTT): ``--batch_sequences B`` with the whole-frame step (``--cuda_graph``, or
+    ``extra['frame_graph']``) runs B sequences as the B rows of one step. A frame whose search crop misses the
+    image (an initial box mostly outside it) is tracked alone in :meth:`prepare_step` by the regular path.
+
+    The class implements ``finish_whole_frame(image, values)``: the tracker's work after the step's values are
+    read (state, outputs, template or memory updates), shared with its ``track``.
+    """
+
+    #: batched evaluation is available when the whole-frame step is (:meth:`BaseTracker.frame_graph_requested`)
+    batches_with_frame_graph: bool = True
+
+    def prepare_step(self, image: np.ndarray, info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """``{'frame_image': image}`` for the batched whole-frame step, or ``{'result': track(image)}`` for a frame
+        the step cannot take.
+
+        Raises:
+            RuntimeError: called before ``initialize``.
+        """
+        if self.state is None:
+            raise RuntimeError(f"{type(self).__name__}.track() called before initialize()")
+        if self.frame_graph_enabled() and self.regular_search_crop(image.shape):
+            self.frame_id += 1
+            self._frame_image = image
+            return {"frame_image": image}
+        return {"result": self.track(image, info)}
+
+    def finish_step(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
+        """``track``'s result for the frame (:meth:`prepare_step`'s, or from the step's values)."""
+        if "result" in outputs:
+            return outputs["result"]
+        image, self._frame_image = self._frame_image, None
+        return self.finish_whole_frame(image, outputs["frame_box"])
 
 
 class BaseTracker(BatchedStepMixin):
@@ -503,19 +548,27 @@ class BaseTracker(BatchedStepMixin):
         """Tracker-specific conditions for the whole-frame step (default: none)."""
         return True
 
-    def frame_graph_enabled(self) -> bool:
-        """Whether frames go through the whole-frame step (:mod:`lib.test.tracker.frame_graph`):
+    @classmethod
+    def frame_graph_requested(cls, params: "TrackerParams") -> bool:
+        """Whether ``params`` ask for the whole-frame step (:mod:`lib.test.tracker.frame_graph`):
         ``params.extra['frame_graph']`` if given, else with ``cuda_graph`` (unless ``device_crop`` is switched
-        off, which keeps the cv2 crop, or with ``compile``); never for a class without it, with debug views,
-        ``save_all_boxes``, the ONNX Runtime backend, or where :meth:`frame_graph_allowed` says no."""
-        if not self.supports_frame_graph or self.debug_sink is not None or self.backend != "pytorch":
+        off, which keeps the cv2 crop, or with ``compile``); never for a class without it, with a debug level,
+        ``save_all_boxes`` or the ONNX Runtime backend."""
+        extra = params.extra
+        if not cls.supports_frame_graph or int(params.debug) > 0 or extra.get("save_all_boxes"):
             return False
-        if getattr(self, "save_all_boxes", False) or not self.frame_graph_allowed():
+        if str(extra.get("backend") or "pytorch") != "pytorch":
             return False
-        extra = self.params.extra
         if extra.get("frame_graph") is not None:
             return bool(extra["frame_graph"])
-        return bool(self.params.cuda_graph) and bool(extra.get("device_crop", True)) and not self.params.compile
+        return bool(params.cuda_graph) and bool(extra.get("device_crop", True)) and not params.compile
+
+    def frame_graph_enabled(self) -> bool:
+        """:meth:`frame_graph_requested` for this tracker's parameters, and no debug view attached and
+        :meth:`frame_graph_allowed` (tracker-specific conditions)."""
+        if self.debug_sink is not None or getattr(self, "save_all_boxes", False):
+            return False
+        return type(self).frame_graph_requested(self.params) and self.frame_graph_allowed()
 
     def adopt_frame_graph_crop(self) -> None:
         """With the whole-frame step (and no explicit ``device_crop``), crop the templates on the device too, so

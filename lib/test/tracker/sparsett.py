@@ -27,7 +27,7 @@ import torch
 
 from lib.config.sparsett import select_test_hyper
 from lib.models import build_network
-from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
+from lib.test.tracker.base import BaseTracker, FrameGraphBatching, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import (divide_as_by_number, siamfc_crop, siamfc_geometry, siamfc_geometry_tensor, sqrt_float32,
                             warp_subwindow_batch, warp_subwindow_tensor)
 from lib.utils.misc import autocast_context, wait_for_device
@@ -51,7 +51,7 @@ def _xyxy_to_cxywh_t(b: torch.Tensor) -> torch.Tensor:
                         b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], dim=1)
 
 
-class SparseTTTracker(BaseTracker):
+class SparseTTTracker(FrameGraphBatching, BaseTracker):
     """The SparseTT tracker of the runner (``tracking/test.py sparsett sparsett_swin_fulldata --dataset_name otb``).
 
     Args:
@@ -154,9 +154,8 @@ class SparseTTTracker(BaseTracker):
             raise RuntimeError("SparseTTTracker.track called before initialize")
         self.frame_id += 1
         if self.frame_graph_enabled():
-            values = self.run_frame_graph(image)  # crop to restricted box in one step (lib/test/tracker/frame_graph.py)
-            self.state = (np.asarray(values[0:2], dtype=np.float32), np.asarray(values[2:4], dtype=np.float32))
-            return {"target_bbox": [float(v) for v in values[4:8]], "best_score": float(values[8])}
+            # crop to restricted box in one step (lib/test/tracker/frame_graph.py)
+            return self.finish_whole_frame(image, self.run_frame_graph(image))
         self.frame_state_dirty = True  # the state changes on the host: the whole-frame step's row is stale
         pos, sz = self.state
         x_crop, scale_x = self._crop(self.prepare_frame(image), pos, sz, self.x_size)
@@ -203,6 +202,11 @@ class SparseTTTracker(BaseTracker):
     # -- the whole frame in one step (lib/test/tracker/frame_graph.py) -----------------------------------
     supports_frame_graph = True
     frame_values = 9  # the new state (cx, cy, w, h), the output box (x, y, w, h) and the best score
+
+    def finish_whole_frame(self, image: np.ndarray, values) -> Dict[str, Any]:
+        """``track``'s result from the whole-frame step's values (new state, output box, score)."""
+        self.state = (np.asarray(values[0:2], dtype=np.float32), np.asarray(values[2:4], dtype=np.float32))
+        return {"target_bbox": [float(v) for v in values[4:8]], "best_score": float(values[8])}
 
     def frame_state_values(self) -> list:
         """The state as the step's row holds it: ``[cx, cy, w, h]`` (float32 values)."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lib.models import build_network
-from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
+from lib.test.tracker.base import BaseTracker, FrameGraphBatching, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import (clip_box, clip_box_batch, map_box_back, map_box_back_batch, sample_target_batch,
                             scale_crop_boxes_tensor)
 from lib.utils.merge import merge_template_search
@@ -30,7 +30,7 @@ __all__ = ["STARKSTracker", "CLIP_MARGIN"]
 CLIP_MARGIN = 10
 
 
-class STARKSTracker(BaseTracker):
+class STARKSTracker(FrameGraphBatching, BaseTracker):
     """STARK-S tracker.
 
     Args:
@@ -151,6 +151,11 @@ class STARKSTracker(BaseTracker):
                              margin=CLIP_MARGIN)
         return torch.cat([box, values[:, 4:].to(torch.float64)], dim=1)
 
+    def finish_whole_frame(self, image: np.ndarray, values: List[float]) -> Dict[str, Any]:
+        """``track``'s result from the whole-frame step's values (box, then STARK-ST's confidence)."""
+        self.state = [float(v) for v in values[:4]]
+        return {"target_bbox": self.state, **self._on_new_state(image, values)}
+
     def _frame_values_batch(self, out_dict: Dict[str, torch.Tensor], resize_factor: torch.Tensor) -> torch.Tensor:
         """:meth:`_frame_values` of B sequences with ``(B,)`` resize factors on the device: ``(B, 4)`` float32
         (scaled as the official ``/ resize_factor`` on this device: :func:`~lib.utils.crop.scale_crop_boxes_tensor`)."""
@@ -227,9 +232,8 @@ class STARKSTracker(BaseTracker):
         H, W = image.shape[:2]
         self.frame_id += 1
         if self.frame_graph_enabled() and self.regular_search_crop(image.shape):
-            values = self.run_frame_graph(image)  # crop to clipped box in one step (lib/test/tracker/frame_graph.py)
-            self.state = [float(v) for v in values[:4]]
-            return {"target_bbox": self.state, **self._on_new_state(image, values)}
+            # crop to clipped box in one step (lib/test/tracker/frame_graph.py)
+            return self.finish_whole_frame(image, self.run_frame_graph(image))
         self.frame_state_dirty = True  # the state changes on the host: the whole-frame step's row is stale
         frame = self.prepare_frame(image)
         out_dict, resize_factor, x_patch = self._run_search(frame)
