@@ -282,3 +282,26 @@ def test_test_py_crop_option_reaches_the_tracker(tmp_path):
     with pytest.raises(SetupError, match="--crop must be auto, cv2 or device"):
         run_tracker("stark_s", "tiny_cpu", dataset_name="otb", sequence="Football1", checkpoint=str(checkpoint),
                     dataset_path=str(otb), results_path=str(tmp_path / "results"), crop="gpu")
+
+
+def test_host_checks_of_a_cuda_graph_run_use_the_run_device(tmp_path, monkeypatch):
+    """``test.py --cuda_graph`` on a CUDA machine: the pre-flight checkpoint check, the provenance record and the
+    batching check build the parameters on the run's device (here a stand-in CUDA default), not on the CPU, where
+    ``cuda_graph`` is refused; on a machine without CUDA the run stops with the clear device message."""
+    import lib.test.tracker.base as base
+    from lib.test.evaluation.preflight import check_checkpoints
+    from lib.test.evaluation.provenance import make_record
+    from lib.test.evaluation.running import SetupError, check_batching, run_tracker
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "STARKS_ep0020.pth.tar"
+    save_checkpoint_atomic({"net": build_network("stark_s", "tiny_cpu").state_dict()}, checkpoint)
+    trk = Tracker("stark_s", "tiny_cpu", "otb", checkpoint=str(checkpoint), results_path=str(tmp_path / "r"),
+                  extra={"cuda_graph": True})
+    with pytest.raises(SetupError, match="needs a CUDA device"):  # this machine: no CUDA
+        run_tracker("stark_s", "tiny_cpu", checkpoint=str(checkpoint), cuda_graph=True, progress=False,
+                    results_path=str(tmp_path / "r"))
+    monkeypatch.setattr(base, "resolve_device", lambda d=None: torch.device("cuda" if d in (None, "cuda") else d))
+    check_checkpoints([trk])  # refused before: its parameters were built for the CPU
+    assert make_record(trk)["options"]["cuda_graph"] is True
+    check_batching("stark_s", trk.get_parameters())  # STARK-S batches through the whole-frame step with a graph

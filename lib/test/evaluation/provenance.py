@@ -46,7 +46,7 @@ def _config_sha256(cfg) -> str:
 
 
 def make_record(tracker, options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The provenance record of a :class:`~lib.test.evaluation.tracker.Tracker` (its parameters built on the CPU).
+    """The provenance record of a :class:`~lib.test.evaluation.tracker.Tracker` (its parameters on its own device).
 
     Args:
         tracker: the tracker (name, config, checkpoint, precision, dataset, extras).
