@@ -276,15 +276,17 @@ def test_init_failure_frees_the_slot(setups, otb_sequences):
 # -- refusals ------------------------------------------------------------------------------------------------
 def test_unsupported_tracker_is_refused_with_the_supported_list(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKING_RESULTS_PATH", str(tmp_path / "results"))
+    monkeypatch.delenv("TRACKING_TRACKER_MODULES", raising=False)  # restored after (--tracker_module sets it)
     assert get_tracker_class("ostrack").supports_batching and get_tracker_class("grm").supports_batching
-    with pytest.raises(SetupError) as err:
-        run_tracker("aiatrack", "baseline", batch_sequences=4, progress=False)
+    with pytest.raises(SetupError) as err:  # a tracker class without the protocol (tests/dummy_trackers.py)
+        run_tracker("dummy_static", "x", batch_sequences=4, progress=False, tracker_modules=["tests.dummy_trackers"])
     msg = str(err.value)
-    assert "'aiatrack' does not support batched evaluation" in msg and "ostrack" in msg and "grm" in msg
-    assert "aiatrack" not in msg.split("Trackers that do:")[1]
-    assert "with --cuda_graph also sparsett, stark_s, stark_st" in msg  # they batch through the whole-frame step
+    assert "'dummy_static' does not support batched evaluation" in msg and "ostrack" in msg and "grm" in msg
+    assert "dummy_static" not in msg.split("Trackers that do:")[1]
+    # the others batch through the whole-frame step
+    assert "with --cuda_graph also aiatrack, sparsett, stark_s, stark_st" in msg
     with pytest.raises(BatchingNotSupportedError):
-        run_dataset([], [Tracker("aiatrack", "baseline", results_path=str(tmp_path))], batch_sequences=2,
+        run_dataset([], [Tracker("dummy_static", "x", results_path=str(tmp_path))], batch_sequences=2,
                     progress=False)
     # STARK-S batches only through the whole-frame step: refused without it, before any sequence
     checkpoint = tmp_path / "STARKS_ep0020.pth.tar"
@@ -295,7 +297,8 @@ def test_unsupported_tracker_is_refused_with_the_supported_list(tmp_path, monkey
                     progress=False)
     with pytest.raises(SetupError, match="cannot be combined"):
         run_tracker("ostrack", "tiny_cpu", batch_sequences=2, debug=1, progress=False)
-    proc = subprocess.run([sys.executable, "tracking/test.py", "aiatrack", "x", "--batch_sequences", "2"],
+    proc = subprocess.run([sys.executable, "tracking/test.py", "dummy_static", "x", "--batch_sequences", "2",
+                           "--tracker_module", "tests.dummy_trackers"],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, TRACKING_RESULTS_PATH=str(tmp_path / "results")))
-    assert proc.returncode == 2 and "'aiatrack' does not support batched evaluation" in proc.stderr
+    assert proc.returncode == 2 and "'dummy_static' does not support batched evaluation" in proc.stderr

@@ -104,12 +104,18 @@ def _make(name, cfg, **extra):
     torch.manual_seed(0)
     params = TrackerParams.create(name, cfg, require_checkpoint=False, device="cpu", **extra)
     tracker = get_tracker_class(name)(params, "otb")
-    with torch.no_grad():
-        if name == "stark_st":  # confident: the template updates happen
-            tracker.network.cls_head.layers[-1].bias.add_(20.0)
-        if name == "aiatrack":  # predicted IoU above the threshold: a new reference every frame
-            tracker.network.iou_head.iou_predictor.bias.add_(1.0)
+    _confident(name, tracker.network)
     return tracker
+
+
+def _confident(name, network):
+    """STARK-ST: confident, so the template updates happen; AiATrack: predicted IoU above the threshold, a new
+    reference every frame."""
+    with torch.no_grad():
+        if name == "stark_st":
+            network.cls_head.layers[-1].bias.add_(20.0)
+        if name == "aiatrack":
+            network.iou_head.iou_predictor.bias.add_(1.0)
 
 
 @pytest.mark.parametrize("key", sorted(TRACKERS))
@@ -163,7 +169,7 @@ def test_whole_frame_step_tracks_exactly_as_the_device_crop(key, frames, tmp_pat
     assert whole.frame_state_values() == state  # nothing tracked
 
 
-@pytest.mark.parametrize("key", ["ostrack_ce", "stark_s", "stark_st", "sparsett"])
+@pytest.mark.parametrize("key", ["ostrack_ce", "stark_s", "stark_st", "sparsett", "aiatrack"])
 def test_frame_graph_rows_are_reused_in_batched_evaluation(key, frames, tmp_path):
     """5 sequences of different lengths through 2 rows (finished sequences hand their row on) equal each sequence
     tracked alone with the regular path, within the batched-rounding tolerance of test_batched_eval. STARK and
@@ -172,7 +178,9 @@ def test_frame_graph_rows_are_reused_in_batched_evaluation(key, frames, tmp_path
     cfg = tiny_config(tmp_path, script, "rows", **changes)
     torch.manual_seed(0)
     ckpt = tmp_path / "w.pth.tar"
-    save_checkpoint_atomic({"net": build_network(script, load_config(script, cfg)).state_dict()}, ckpt)
+    network = build_network(script, load_config(script, cfg))
+    _confident(name, network)  # the updates after a frame happen in the batched step too
+    save_checkpoint_atomic({"net": network.state_dict()}, ckpt)
     otb = need_shared("data", "otb", "Crossing")
     from lib.test.evaluation.otbdataset import OTBDataset
 

@@ -377,7 +377,7 @@ def _run_job(job) -> SequenceResult:
 def check_batching(tracker_name: str, params=None) -> None:
     """Raise :class:`~lib.test.tracker.base.BatchingNotSupportedError` unless the class of ``tracker_name``
     implements the batched-step protocol (``supports_batching``), or batches through the whole-frame step
-    (``batches_with_frame_graph``: STARK-S/ST, SparseTT) and ``params`` (its
+    (``batches_with_frame_graph``: STARK-S/ST, AiATrack, SparseTT) and ``params`` (its
     :class:`~lib.test.tracker.base.TrackerParams`) ask for that step; the message says what to do.
 
     Raises:

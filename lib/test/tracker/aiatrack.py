@@ -32,7 +32,7 @@ import torch
 from lib.config.aiatrack import hyper_parameters
 from lib.models import build_network
 from lib.models.aiatrack import target_background_region
-from lib.test.tracker.base import BaseTracker, Preprocessor, TrackerParams, check_init_box
+from lib.test.tracker.base import BaseTracker, FrameGraphBatching, Preprocessor, TrackerParams, check_init_box
 from lib.utils.crop import (clip_box, clip_box_batch, map_box_back, map_box_back_batch, sample_target_batch,
                             scale_crop_boxes_tensor, transform_image_to_crop)
 from lib.utils.misc import NestedTensor, autocast_context, wait_for_device
@@ -63,7 +63,7 @@ class ReferenceEntry:
     crop: Optional[np.ndarray] = None
 
 
-class AiATrackTracker(BaseTracker):
+class AiATrackTracker(FrameGraphBatching, BaseTracker):
     """AiATrack on a sequence of ``(H, W, 3)`` RGB uint8 frames.
 
     Parameters: ``TEST.SEARCH_FACTOR`` / ``TEST.SEARCH_SIZE`` (all crops, references included),
@@ -250,7 +250,8 @@ class AiATrackTracker(BaseTracker):
         out_embed, search_mem, pos_emb, key_mask = self.network.forward_transformer(
             search_dic=search, refer_mem_list=mems, refer_emb_list=embs, refer_pos_list=poss, refer_msk_list=msks)
         out_dict, coord_in_crop = self.network.forward_box_head(out_embed)
-        pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.unsqueeze(0).unsqueeze(0))
+        # proposals (1 image, B sequences, 1 proposal, 4): each sequence's box on its own feature map
+        pred_iou = self.network.forward_iou_head(out_embed, coord_in_crop.reshape(1, -1, 1, 4))
         return out_dict, coord_in_crop, pred_iou, search_mem, pos_emb, key_mask
 
     def add_reference(self, entry: ReferenceEntry) -> None:

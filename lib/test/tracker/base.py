@@ -458,7 +458,7 @@ class BatchedStepMixin:
 
 class FrameGraphBatching:
     """The batched-step protocol through the whole-frame step only, for trackers whose per-call path is not
-    batched (STARK-S, STARK-ST, SparseTT): ``--batch_sequences B`` with the whole-frame step (``--cuda_graph``, or
+    batched (STARK-S, STARK-ST, AiATrack, SparseTT): ``--batch_sequences B`` with the whole-frame step (``--cuda_graph``, or
     ``extra['frame_graph']``) runs B sequences as the B rows of one step. A frame whose search crop misses the
     image (an initial box mostly outside it) is tracked alone in :meth:`prepare_step` by the regular path.
 

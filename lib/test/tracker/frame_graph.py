@@ -28,7 +28,8 @@ the toolkit implements them: OSTrack, GRM, STARK-S, STARK-ST, AiATrack, SparseTT
   its row.
 
 Batched evaluation (``--batch_sequences``) runs B sequences as B rows of one step: OSTrack and GRM (which also
-batch without it) and, through :class:`~lib.test.tracker.base.FrameGraphBatching`, STARK-S, STARK-ST and SparseTT.
+batch without it) and, through :class:`~lib.test.tracker.base.FrameGraphBatching`, STARK-S, STARK-ST, AiATrack and
+SparseTT.
 Sequences keep a row while they are tracked; a row whose tracker left the batch (its sequence ended) is given to
 the next new one. Rows not in a step are computed too (fixed shapes) and ignored. More sequences than rows, or a
 frame larger than the rows hold, rebuild the buffers and recapture (each capture is logged in ``captures``).
