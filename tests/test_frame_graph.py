@@ -27,7 +27,8 @@ from tests.test_capture_safety import fake_run
 
 CTR_POINT = {"MODEL.BACKBONE.CE_TEMPLATE_RANGE": "CTR_POINT", "DATA.TEMPLATE.SIZE": 128, "TEST.TEMPLATE_SIZE": 128}
 # STARK-ST updates its dynamic template every 3rd frame when confident (the score head's bias is raised below)
-TRACKERS = {"ostrack_ce": ("ostrack", "ostrack", CTR_POINT), "grm": ("grm", "grm", {}), "stark_s": ("stark_s", "stark_s", {}),
+TRACKERS = {"ostrack_ce": ("ostrack", "ostrack", CTR_POINT), "grm": ("grm", "grm", {}),
+            "stark_s": ("stark_s", "stark_s", {}),
             "stark_st": ("stark_st", "stark_st2", {"DATA.MAX_SAMPLE_INTERVAL": [3]}),
             "aiatrack": ("aiatrack", "aiatrack", {}), "sparsett": ("sparsett", "sparsett", {})}
 

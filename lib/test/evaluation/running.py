@@ -484,6 +484,8 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
     """
     from tqdm import tqdm
 
+    from lib.test.tracker import get_tracker_class
+
     batch_sequences = int(batch_sequences)
     if batch_sequences < 1:
         raise ValueError(f"batch_sequences must be >= 1, got {batch_sequences}")
@@ -493,8 +495,6 @@ def run_dataset(dataset: Iterable[Sequence], trackers: Seq[Tracker], debug: int 
                              "sequence at a time); use --batch_sequences 1")
         for trk in trackers:
             check_batching(trk.name)  # the class; then the parameters of one that batches through the frame graph
-            from lib.test.tracker import get_tracker_class
-
             if getattr(get_tracker_class(trk.name), "batches_with_frame_graph", False):
                 check_batching(trk.name, trk.get_parameters(device=device))
     sequences = list(dataset)

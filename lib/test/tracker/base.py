@@ -458,9 +458,10 @@ class BatchedStepMixin:
 
 class FrameGraphBatching:
     """The batched-step protocol through the whole-frame step only, for trackers whose per-call path is not
-    batched (STARK-S, STARK-ST, AiATrack, SparseTT): ``--batch_sequences B`` with the whole-frame step (``--cuda_graph``, or
-    ``extra['frame_graph']``) runs B sequences as the B rows of one step. A frame whose search crop misses the
-    image (an initial box mostly outside it) is tracked alone in :meth:`prepare_step` by the regular path.
+    batched (STARK-S, STARK-ST, AiATrack, SparseTT): ``--batch_sequences B`` with the whole-frame step
+    (``--cuda_graph``, or ``extra['frame_graph']``) runs B sequences as the B rows of one step. A frame whose
+    search crop misses the image (an initial box mostly outside it) is tracked alone in :meth:`prepare_step` by
+    the regular path.
 
     The class implements ``finish_whole_frame(image, values)``: the tracker's work after the step's values are
     read (state, outputs, template or memory updates), shared with its ``track``.
@@ -607,8 +608,8 @@ class BaseTracker(BatchedStepMixin):
             constants: :meth:`frame_constants` entries batched to ``(B, ...)``.
 
         Returns:
-            ``(B, frame_values)`` float64: the new states (the clipped xywh boxes), then the tracker's extra values; or that and
-            a dict of device tensors (batch dimension first) the host uses after the read
+            ``(B, frame_values)`` float64: the new states (the clipped xywh boxes), then the tracker's extra
+            values; or that and a dict of device tensors (batch dimension first) the host uses after the read
             (:meth:`FrameGraph.row_extras <lib.test.tracker.frame_graph.FrameGraph.row_extras>`).
         """
         raise NotImplementedError(f"{type(self).__name__} has no whole-frame step")

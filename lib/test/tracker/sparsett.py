@@ -45,6 +45,17 @@ def _cxywh_to_xywh(box) -> np.ndarray:
     return np.array([b[0] - (b[2] - 1) / 2, b[1] - (b[3] - 1) / 2, b[2], b[3]], dtype=np.float32)
 
 
+def _change(r: torch.Tensor) -> torch.Tensor:
+    """The official penalty's change ratio ``max(r, 1 / r)``."""
+    return torch.maximum(r, 1.0 / r)
+
+
+def _padded_area(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``(w + p) * (h + p)`` with the context pad ``p = (w + h) / 2`` (the official ``sz``)."""
+    pad = (w + h) * 0.5
+    return (w + pad) * (h + pad)
+
+
 def _xyxy_to_cxywh_t(b: torch.Tensor) -> torch.Tensor:
     """``(N, 4)`` xyxy -> cxywh with video_analyst's "+1" width (float32, on the boxes' device)."""
     return torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
@@ -236,18 +247,12 @@ class SparseTTTracker(FrameGraphBatching, BaseTracker):
         side, scale = siamfc_geometry_tensor(sz, self.z_size, self.x_size, self.context_amount)
         crop = warp_subwindow_batch(frames, sizes, pos, self.x_size, side, constants["pad"])
         B = frames.shape[0]
-        memory = [constants[f"m{i}"].transpose(0, 1) for i in range(sum(1 for k in constants if k.startswith("m") and k[1:].isdigit()))]
+        count = sum(1 for k in constants if k.startswith("m") and k[1:].isdigit())
+        memory = [constants[f"m{i}"].transpose(0, 1) for i in range(count)]
         with self._autocast():
             score, box, _ = self._search_step(self._to_tensor(crop), memory)
         score_t = score[:, :, 0].float()
         box_t = _xyxy_to_cxywh_t(box.float().reshape(-1, 4)).reshape(B, -1, 4)
-
-        def change(r):
-            return torch.maximum(r, 1.0 / r)
-
-        def area(w, h):
-            pad = (w + h) * 0.5
-            return (w + pad) * (h + pad)
 
         # _postprocess_score: the target's terms in float32 (numpy's on the host), then the same tensor operations
         # (a Python number divided by a tensor is torch's reciprocal times the number)
@@ -255,8 +260,8 @@ class SparseTTTracker(FrameGraphBatching, BaseTracker):
         tw, th = target_in_crop[:, 0], target_in_crop[:, 1]
         tpad = (tw + th) * 0.5
         target_size = sqrt_float32((tw + tpad) * (th + tpad))
-        s_c = change(divide_as_by_number(torch.sqrt(area(box_t[..., 2], box_t[..., 3])), target_size))
-        r_c = change((box_t[..., 2] / box_t[..., 3]).reciprocal() * (tw / th).view(-1, 1))
+        s_c = _change(divide_as_by_number(torch.sqrt(_padded_area(box_t[..., 2], box_t[..., 3])), target_size))
+        r_c = _change((box_t[..., 2] / box_t[..., 3]).reciprocal() * (tw / th).view(-1, 1))
         penalty = torch.exp(-(r_c * s_c - 1) * self.hyper["PENALTY_K"])
         wi = self.hyper["WINDOW_INFLUENCE"]
         pscore = (penalty * score_t) * (1 - wi) + self.window * wi
@@ -285,19 +290,12 @@ class SparseTTTracker(FrameGraphBatching, BaseTracker):
         ``(N,)`` and boxes ``(N, 4)`` cxywh (crop px), in the official numpy dtypes: float32 scores, boxes and
         penalty (the target's size terms computed on the host in float32, as numpy does), float64 window."""
 
-        def change(r):
-            return torch.maximum(r, 1.0 / r)
-
-        def sz(w, h):
-            pad = (w + h) * 0.5
-            return (w + pad) * (h + pad)
-
         target_in_crop = np.asarray(target_sz, dtype=np.float32) * np.float32(scale_x)
         tw, th = target_in_crop[0], target_in_crop[1]
         tpad = (tw + th) * np.float32(0.5)
         target_size = float(np.sqrt((tw + tpad) * (th + tpad)))  # float32 value
-        s_c = change(torch.sqrt(sz(box_cxywh[:, 2], box_cxywh[:, 3])) / target_size)
-        r_c = change(float(tw / th) / (box_cxywh[:, 2] / box_cxywh[:, 3]))
+        s_c = _change(torch.sqrt(_padded_area(box_cxywh[:, 2], box_cxywh[:, 3])) / target_size)
+        r_c = _change(float(tw / th) / (box_cxywh[:, 2] / box_cxywh[:, 3]))
         penalty = torch.exp(-(r_c * s_c - 1) * self.hyper["PENALTY_K"])
         pscore = penalty * score
         wi = self.hyper["WINDOW_INFLUENCE"]
